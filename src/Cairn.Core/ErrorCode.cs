@@ -1,0 +1,73 @@
+namespace Cairn.Core;
+
+/// <summary>
+/// Stable error codes. The numbers are persisted in scripts and docs: never renumber, only add.
+/// The hundreds digit groups them and selects the process exit code (see <see cref="ErrorCodes.ExitCode"/>).
+/// </summary>
+public enum ErrorCode
+{
+    Internal = 1,
+
+    // 1xx: usage and configuration
+    Usage = 100,
+    RepositoryNotFound = 101,
+    RepositoryExists = 102,
+    InvalidProductReference = 103,
+    InvalidPath = 104,
+    SourceNotFound = 105,
+    UnsupportedRepositoryVersion = 106,
+    DestinationNotEmpty = 107,
+
+    // 2xx: repository content
+    ProductNotFound = 200,
+    ProductExists = 201,
+    RevisionNotFound = 202,
+    TagNotFound = 203,
+    ObjectMissing = 210,
+    ObjectCorrupt = 211,
+    ObjectSizeMismatch = 212,
+    TreeMalformed = 213,
+    ManifestMalformed = 214,
+    PackMalformed = 215,
+    VerifyFailed = 216,
+    UnsupportedFileType = 217,
+
+    // 3xx: import of untrusted archives
+    ArchiveUnreadable = 300,
+    ArchivePathTraversal = 301,
+    ArchiveAbsolutePath = 302,
+    ArchiveBadName = 303,
+    ArchiveSymlinkEscape = 304,
+    ArchiveThroughSymlink = 305,
+    ArchiveHardlinkEscape = 306,
+    ArchiveDuplicateEntry = 307,
+    ArchiveSpecialFile = 308,
+    ArchiveTooManyEntries = 309,
+    ArchiveTooDeep = 310,
+    ArchiveTooLarge = 311,
+    ArchiveCompressionRatio = 312,
+    ArchiveLayout = 313,
+
+    // 4xx: I/O and concurrency
+    IoError = 400,
+    DurabilityFailure = 401,
+    NoSpace = 402,
+    LockTimeout = 403,
+    ConcurrentUpdate = 404,
+}
+
+public static class ErrorCodes
+{
+    public static string Name(ErrorCode code) => $"CAIRN-E{(int)code:D4}";
+
+    /// <summary>Process exit code: 0 success, 1 internal, 2 usage, 3 not found/conflict, 4 integrity, 5 refused input, 6 I/O.</summary>
+    public static int ExitCode(ErrorCode code) => code switch
+    {
+        ErrorCode.Internal => 1,
+        >= ErrorCode.Usage and < ErrorCode.ProductNotFound => 2,
+        ErrorCode.ProductNotFound or ErrorCode.ProductExists or ErrorCode.RevisionNotFound or ErrorCode.TagNotFound => 3,
+        >= ErrorCode.ObjectMissing and < ErrorCode.ArchiveUnreadable => 4,
+        >= ErrorCode.ArchiveUnreadable and < ErrorCode.IoError => 5,
+        _ => 6,
+    };
+}
