@@ -54,6 +54,23 @@ public enum ErrorCode
     NoSpace = 402,
     LockTimeout = 403,
     ConcurrentUpdate = 404,
+
+    // 5xx: the build sandbox (docs/errors-sandbox-build.md)
+    SandboxUnavailable = 500,
+    SandboxSpecInvalid = 501,
+    SandboxStartFailed = 502,
+
+    // 6xx: recipes and builds (docs/errors-sandbox-build.md)
+    RecipeSyntax = 600,
+    RecipeInvalid = 601,
+    RecipeFileMissing = 602,
+    RecipeDependencyMissing = 603,
+    RecipeCycle = 604,
+    RecipeDuplicate = 605,
+    SourceDigestMismatch = 606,
+    RecipeSourceMissing = 607,
+    DependencyProductMissing = 608,
+    RecipeVariableUnknown = 609,
 }
 
 public static class ErrorCodes
