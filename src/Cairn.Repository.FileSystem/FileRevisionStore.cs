@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Cairn.Core;
+using Cairn.Repository.IO;
+
+namespace Cairn.Repository.FileSystem;
+
+/// <summary>
+/// Revisions as one immutable JSON file each under revisions/, and manifest.json as the head, replaced
+/// atomically last. Locks are flock(2) files under locks/.
+/// </summary>
+public sealed class FileRevisionStore : IRevisionStore
+{
+    private readonly string _root;
+    private readonly string _revisions;
+    private readonly string _tmp;
+    private readonly string _locks;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _lockTimeout;
+
+    public FileRevisionStore(string root, RepositoryConfig config, TimeProvider time, TimeSpan lockTimeout)
+    {
+        _root = root;
+        _revisions = Path.Combine(root, FileSystemLayout.Revisions);
+        _tmp = Path.Combine(root, FileSystemLayout.Tmp);
+        _locks = Path.Combine(root, FileSystemLayout.Locks);
+        Config = config;
+        _time = time;
+        _lockTimeout = lockTimeout;
+    }
+
+    public RepositoryConfig Config { get; }
+
+    public string HeadPath => Path.Combine(_root, FileSystemLayout.Head);
+
+    public string RevisionPath(long revision) =>
+        Path.Combine(_revisions, revision.ToString("D16", CultureInfo.InvariantCulture) + ".json");
+
+    public ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => ValueTask.FromResult(ReadManifest(HeadPath));
+
+    public ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct) =>
+        ValueTask.FromResult(ReadManifest(RevisionPath(revision)));
+
+    private static Manifest? ReadManifest(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+
+        return CairnJson.Deserialize<Manifest>(bytes, $"manifest '{path}'");
+    }
+
+    public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        foreach (var file in Directory.EnumerateFiles(_revisions, "*.json").Order(StringComparer.Ordinal))
+        {
+            ct.ThrowIfCancellationRequested();
+            if (ReadManifest(file) is { } m) yield return m;
+        }
+    }
+
+    public async Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) =>
+        await FileLock.AcquireAsync(Path.Combine(_locks, "commit"), exclusive: true, _lockTimeout, _time, ct).ConfigureAwait(false);
+
+    public async Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) =>
+        await FileLock.AcquireAsync(Path.Combine(_locks, "objects"), exclusive, _lockTimeout, _time, ct).ConfigureAwait(false);
+
+    public ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
+    {
+        var bytes = CairnJson.Serialize(manifest);
+        var revisionPath = RevisionPath(manifest.Revision);
+        if (File.Exists(revisionPath))
+        {
+            throw new CairnException(ErrorCode.ConcurrentUpdate, $"revision {manifest.Revision} already exists",
+                "another writer committed without holding the commit lock; run 'cairn verify'");
+        }
+
+        DurableFile.WriteAllBytes(revisionPath, bytes, _tmp);
+        FaultPoints.Hit("after-revision");
+        DurableFile.WriteAllBytes(HeadPath, bytes, _tmp);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
+    {
+        File.Delete(RevisionPath(revision));
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Names of the files and folders of a directory repository (docs/format/repository.md).</summary>
+public static class FileSystemLayout
+{
+    public const string Config = "cairn.json";
+    public const string Head = "manifest.json";
+    public const string Revisions = "revisions";
+    public const string Packs = "packs";
+    public const string Tmp = "tmp";
+    public const string Locks = "locks";
+    public const string Cache = "cache";
+}

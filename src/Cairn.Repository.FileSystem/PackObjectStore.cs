@@ -1,0 +1,432 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using Cairn.Core;
+using Cairn.Repository.IO;
+using Microsoft.Win32.SafeHandles;
+
+namespace Cairn.Repository.FileSystem;
+
+/// <summary>
+/// Objects packed into append-only pack files with a sorted index beside each (docs/format/repository.md, "Packs").
+/// One file creation per pack instead of per object keeps publishing many small files cheap, while a pack stays a
+/// plain immutable file a static web server can serve with range requests.
+/// </summary>
+public sealed class PackObjectStore : IObjectStore
+{
+    public const long TargetPackSize = 64L << 20;
+    private const int RecordHeader = 32 + 1 + 4 + 4;
+
+    private readonly string _packDir;
+    private readonly string _tmpDir;
+    private readonly ConcurrentDictionary<Digest, Location> _index = new();
+    private readonly ConcurrentDictionary<string, SafeFileHandle> _readers = new(StringComparer.Ordinal);
+    private readonly Lock _writeLock = new();
+    private PackWriter? _writer;
+    private readonly List<string> _flushedSinceOpen = [];
+
+    private readonly record struct Location(string Pack, long Offset, int StoredSize, int Size, Codec Codec);
+
+    public PackObjectStore(string packDirectory, string tempDirectory)
+    {
+        _packDir = packDirectory;
+        _tmpDir = tempDirectory;
+        Directory.CreateDirectory(_packDir);
+        Directory.CreateDirectory(_tmpDir);
+        LoadIndexes();
+    }
+
+    private void LoadIndexes()
+    {
+        foreach (var idx in Directory.EnumerateFiles(_packDir, "*.idx"))
+        {
+            var pack = Path.GetFileNameWithoutExtension(idx);
+            foreach (var (digest, location) in ReadIndex(idx, pack))
+            {
+                _index.TryAdd(digest, location);
+            }
+        }
+    }
+
+    private static List<(Digest, Location)> ReadIndex(string path, string pack)
+    {
+        var data = File.ReadAllBytes(path);
+        const int entry = 32 + 8 + 4 + 4 + 1;
+        if (data.Length < 8 + 32 || !data.AsSpan(0, 4).SequenceEqual("CIX1"u8))
+        {
+            throw new CairnException(ErrorCode.PackMalformed, $"pack index '{path}' is malformed (bad header)", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
+        }
+
+        var count = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(4));
+        if (data.Length != 8 + (count * entry) + 32 ||
+            !SHA256.HashData(data.AsSpan(0, data.Length - 32)).AsSpan().SequenceEqual(data.AsSpan(data.Length - 32)))
+        {
+            throw new CairnException(ErrorCode.PackMalformed, $"pack index '{path}' is malformed (length or checksum)", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
+        }
+
+        var result = new List<(Digest, Location)>((int)count);
+        for (var i = 0; i < count; i++)
+        {
+            var at = 8 + (i * entry);
+            var span = data.AsSpan(at, entry);
+            result.Add((Digest.FromBytes(span[..32]), new Location(
+                pack,
+                (long)BinaryPrimitives.ReadUInt64BigEndian(span[32..]),
+                (int)BinaryPrimitives.ReadUInt32BigEndian(span[40..]),
+                (int)BinaryPrimitives.ReadUInt32BigEndian(span[44..]),
+                (Codec)span[48])));
+        }
+
+        return result;
+    }
+
+    public int Count => _index.Count;
+
+    public ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct) => ValueTask.FromResult(_index.ContainsKey(digest));
+
+    public ValueTask<byte[]> GetAsync(Digest digest, CancellationToken ct)
+    {
+        if (!_index.TryGetValue(digest, out var loc))
+        {
+            throw ObjectCodec.Missing(digest, $"repository packs '{_packDir}'");
+        }
+
+        return ValueTask.FromResult(Read(digest, loc));
+    }
+
+    private byte[] Read(Digest digest, Location loc)
+    {
+        var packPath = Path.Combine(_packDir, loc.Pack + ".pack");
+        SafeFileHandle handle;
+        try
+        {
+            handle = _readers.GetOrAdd(loc.Pack, _ => File.OpenHandle(packPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+        }
+        catch (FileNotFoundException)
+        {
+            // An index whose pack is gone: the object is missing, not corrupt.
+            throw ObjectCodec.Missing(digest, $"pack '{packPath}' (the pack file is gone)");
+        }
+
+        var stored = new byte[loc.StoredSize];
+        var n = RandomAccess.Read(handle, stored, loc.Offset);
+        if (n != stored.Length)
+        {
+            throw ObjectCodec.Corrupt(digest, $"pack '{packPath}'", $"truncated: read {n} of {stored.Length} bytes at offset {loc.Offset}");
+        }
+
+        return ObjectCodec.Decode(loc.Codec, stored, loc.Size, digest, $"pack '{packPath}'");
+    }
+
+    public ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct)
+    {
+        if (_index.ContainsKey(digest))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        // Compress outside the lock so that callers on several threads use several cores.
+        var (codec, stored) = ObjectCodec.Compress(content);
+        lock (_writeLock)
+        {
+            if (_index.ContainsKey(digest))
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            _writer ??= new PackWriter(_tmpDir);
+            var offset = _writer.Append(digest, codec, stored.Span, content.Length);
+            _index[digest] = new Location(_writer.PendingName, offset, stored.Length, content.Length, codec);
+            if (_writer.Length >= TargetPackSize)
+            {
+                FinishPackLocked();
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask FlushAsync(CancellationToken ct)
+    {
+        lock (_writeLock)
+        {
+            FinishPackLocked();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask AbortAsync(CancellationToken ct)
+    {
+        lock (_writeLock)
+        {
+            if (_writer is { } w)
+            {
+                foreach (var key in _index.Where(kv => kv.Value.Pack == w.PendingName).Select(kv => kv.Key).ToList())
+                {
+                    _index.TryRemove(key, out _);
+                }
+
+                w.Abort();
+                _writer = null;
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void FinishPackLocked()
+    {
+        if (_writer is not { } writer) return;
+        _writer = null;
+        var pending = writer.PendingName;
+        string name;
+        try
+        {
+            name = writer.Finish(_packDir);
+        }
+        catch
+        {
+            foreach (var key in _index.Where(kv => kv.Value.Pack == pending).Select(kv => kv.Key).ToList())
+            {
+                _index.TryRemove(key, out _);
+            }
+
+            throw;
+        }
+
+        foreach (var kv in _index.Where(kv => kv.Value.Pack == pending).ToList())
+        {
+            _index[kv.Key] = kv.Value with { Pack = name };
+        }
+
+        _flushedSinceOpen.Add(name);
+    }
+
+    public async IAsyncEnumerable<ObjectInfo> ListAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        foreach (var (digest, loc) in _index)
+        {
+            ct.ThrowIfCancellationRequested();
+            yield return new ObjectInfo(digest, loc.StoredSize, loc.Size);
+        }
+    }
+
+    /// <summary>Reads a pack's raw bytes at the recorded location; used by verify to check a pack without the index cache.</summary>
+    public IReadOnlyList<string> PackNames() =>
+        Directory.EnumerateFiles(_packDir, "*.idx").Select(Path.GetFileNameWithoutExtension).OfType<string>().Order(StringComparer.Ordinal).ToList();
+
+    public ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct)
+    {
+        long kept = 0, deleted = 0, bytes = 0, rewritten = 0;
+        lock (_writeLock)
+        {
+            FinishPackLocked();
+            var byPack = new Dictionary<string, List<(Digest Digest, Location Loc, bool Live)>>(StringComparer.Ordinal);
+            foreach (var pack in PackNames())
+            {
+                byPack[pack] = [];
+                var seen = new HashSet<Digest>();
+                foreach (var (digest, loc) in ReadIndex(Path.Combine(_packDir, pack + ".idx"), pack))
+                {
+                    // An object stored in two packs is live in the one the in-memory index points at only.
+                    var canonical = _index.TryGetValue(digest, out var current) && current.Pack == pack;
+                    byPack[pack].Add((digest, loc, canonical && isLive(digest) && seen.Add(digest)));
+                }
+            }
+
+            foreach (var (pack, objects) in byPack)
+            {
+                ct.ThrowIfCancellationRequested();
+                var dead = objects.Where(o => !o.Live).ToList();
+                kept += objects.Count - dead.Count;
+                if (dead.Count == 0) continue;
+                deleted += dead.Count;
+                bytes += dead.Sum(o => (long)o.Loc.StoredSize + RecordHeader);
+                if (dryRun) continue;
+
+                var live = objects.Where(o => o.Live).ToList();
+                if (live.Count > 0)
+                {
+                    rewritten++;
+                    var writer = new PackWriter(_tmpDir);
+                    var moved = new List<(Digest Digest, Location Loc)>(live.Count);
+                    try
+                    {
+                        foreach (var (digest, loc, _) in live)
+                        {
+                            var offset = writer.Append(digest, loc.Codec, ReadStored(loc), loc.Size);
+                            moved.Add((digest, loc with { Offset = offset }));
+                        }
+                    }
+                    catch
+                    {
+                        writer.Abort();
+                        throw;
+                    }
+
+                    var name = writer.Finish(_packDir);
+                    foreach (var (digest, loc) in moved)
+                    {
+                        _index[digest] = loc with { Pack = name };
+                    }
+                }
+
+                foreach (var (digest, loc, _) in dead)
+                {
+                    if (_index.TryGetValue(digest, out var current) && current.Pack == pack)
+                    {
+                        _index.TryRemove(digest, out _);
+                    }
+                }
+
+                // The index goes first: a crash in between leaves an unindexed pack, which is garbage, never a dangling index.
+                File.Delete(Path.Combine(_packDir, pack + ".idx"));
+                if (_readers.TryRemove(pack, out var h)) h.Dispose();
+                File.Delete(Path.Combine(_packDir, pack + ".pack"));
+            }
+
+            if (!dryRun)
+            {
+                RemoveOrphans();
+            }
+        }
+
+        return ValueTask.FromResult(new RetainResult(kept, deleted, bytes, rewritten));
+    }
+
+    private byte[] ReadStored(Location loc)
+    {
+        var handle = _readers.GetOrAdd(loc.Pack, p => File.OpenHandle(Path.Combine(_packDir, p + ".pack"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+        var stored = new byte[loc.StoredSize];
+        RandomAccess.Read(handle, stored, loc.Offset);
+        return stored;
+    }
+
+    /// <summary>Packs without an index (a crash between the two renames) and stale temporaries. Only safe under the exclusive gc lock.</summary>
+    private void RemoveOrphans()
+    {
+        foreach (var pack in Directory.EnumerateFiles(_packDir, "*.pack"))
+        {
+            if (!File.Exists(Path.ChangeExtension(pack, ".idx"))) File.Delete(pack);
+        }
+
+        foreach (var temp in Directory.EnumerateFiles(_tmpDir))
+        {
+            DurableFile.TryDelete(temp);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        lock (_writeLock)
+        {
+            _writer?.Abort();
+            _writer = null;
+        }
+
+        foreach (var h in _readers.Values) h.Dispose();
+        _readers.Clear();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>One pack being written in tmp/; named by the SHA-256 of its bytes when finished.</summary>
+    private sealed class PackWriter
+    {
+        private readonly string _tempPath;
+        private readonly SafeFileHandle _handle;
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly List<(Digest Digest, long Offset, int Stored, int Size, Codec Codec)> _entries = [];
+
+        public PackWriter(string tmpDir)
+        {
+            PendingName = "pending-" + Guid.NewGuid().ToString("N");
+            _tempPath = Path.Combine(tmpDir, PendingName + ".pack");
+            _handle = File.OpenHandle(_tempPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+            Write("CPK1"u8);
+        }
+
+        public string PendingName { get; }
+
+        public long Length { get; private set; }
+
+        private void Write(ReadOnlySpan<byte> bytes)
+        {
+            try
+            {
+                RandomAccess.Write(_handle, bytes, Length);
+            }
+            catch (IOException e)
+            {
+                throw Native.WriteError(e, _tempPath);
+            }
+
+            _hash.AppendData(bytes);
+            Length += bytes.Length;
+        }
+
+        public long Append(Digest digest, Codec codec, ReadOnlySpan<byte> stored, int size)
+        {
+            Span<byte> header = stackalloc byte[RecordHeader];
+            digest.WriteTo(header);
+            header[32] = (byte)codec;
+            BinaryPrimitives.WriteUInt32BigEndian(header[33..], (uint)stored.Length);
+            BinaryPrimitives.WriteUInt32BigEndian(header[37..], (uint)size);
+            Write(header);
+            var offset = Length;
+            Write(stored);
+            _entries.Add((digest, offset, stored.Length, size, codec));
+            return offset;
+        }
+
+        public string Finish(string packDir)
+        {
+            var name = Convert.ToHexStringLower(_hash.GetHashAndReset());
+            var idxTemp = Path.ChangeExtension(_tempPath, ".idx");
+            try
+            {
+                // Pack first, index last: an index is only ever visible beside a complete, fsynced pack.
+                DurableFile.Commit(_handle, _tempPath, Path.Combine(packDir, name + ".pack"));
+                _entries.Sort((a, b) => a.Digest.CompareTo(b.Digest));
+                const int entry = 32 + 8 + 4 + 4 + 1;
+                var idx = new byte[8 + (_entries.Count * entry) + 32];
+                "CIX1"u8.CopyTo(idx);
+                BinaryPrimitives.WriteUInt32BigEndian(idx.AsSpan(4), (uint)_entries.Count);
+                for (var i = 0; i < _entries.Count; i++)
+                {
+                    var e = _entries[i];
+                    var span = idx.AsSpan(8 + (i * entry), entry);
+                    e.Digest.WriteTo(span);
+                    BinaryPrimitives.WriteUInt64BigEndian(span[32..], (ulong)e.Offset);
+                    BinaryPrimitives.WriteUInt32BigEndian(span[40..], (uint)e.Stored);
+                    BinaryPrimitives.WriteUInt32BigEndian(span[44..], (uint)e.Size);
+                    span[48] = (byte)e.Codec;
+                }
+
+                SHA256.HashData(idx.AsSpan(0, idx.Length - 32), idx.AsSpan(idx.Length - 32));
+                DurableFile.WriteAllBytes(Path.Combine(packDir, name + ".idx"), idx, Path.GetDirectoryName(_tempPath)!);
+                return name;
+            }
+            catch
+            {
+                _handle.Dispose();
+                DurableFile.TryDelete(_tempPath);
+                DurableFile.TryDelete(idxTemp);
+                throw;
+            }
+            finally
+            {
+                _hash.Dispose();
+            }
+        }
+
+        public void Abort()
+        {
+            _handle.Dispose();
+            _hash.Dispose();
+            DurableFile.TryDelete(_tempPath);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using Cairn.Core;
+
+namespace Cairn.Repository;
+
+public readonly record struct ObjectInfo(Digest Digest, long StoredSize, long Size);
+
+public sealed record RetainResult(long ObjectsKept, long ObjectsDeleted, long BytesDeleted, long ContainersRewritten);
+
+/// <summary>
+/// Content-addressed storage of objects, keyed by the SHA-256 of their uncompressed content. Every backend
+/// passes the same conformance suite (tests/Cairn.Repository.Tests/ObjectStoreConformance.cs).
+/// </summary>
+public interface IObjectStore : IAsyncDisposable
+{
+    ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct);
+
+    /// <summary>Returns the content, verified against its digest; throws ObjectMissing or ObjectCorrupt.</summary>
+    ValueTask<byte[]> GetAsync(Digest digest, CancellationToken ct);
+
+    /// <summary>
+    /// Stores content whose digest the caller computed. Thread-safe. Not durable until <see cref="FlushAsync"/>;
+    /// objects already present are skipped.
+    /// </summary>
+    ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct);
+
+    /// <summary>Makes every object put so far durable (on disk and fsynced, or acknowledged by the remote).</summary>
+    ValueTask FlushAsync(CancellationToken ct);
+
+    /// <summary>Drops objects put since the last flush where the backend can (a failed import leaves nothing).</summary>
+    ValueTask AbortAsync(CancellationToken ct);
+
+    IAsyncEnumerable<ObjectInfo> ListAsync(CancellationToken ct);
+
+    /// <summary>Deletes every object for which <paramref name="isLive"/> is false (caller holds the exclusive gc lock).</summary>
+    ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct);
+}
+
+/// <summary>Revisions (manifests), the head pointer and repository locks.</summary>
+public interface IRevisionStore
+{
+    RepositoryConfig Config { get; }
+
+    ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct);
+
+    ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct);
+
+    /// <summary>All kept revisions, oldest first.</summary>
+    IAsyncEnumerable<Manifest> ListRevisionsAsync(CancellationToken ct);
+
+    /// <summary>Serialises commits: read head, compute, write, release.</summary>
+    Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct);
+
+    /// <summary>Publishers hold it shared for their whole run; gc holds it exclusive, so it never deletes an object a publish is about to reference.</summary>
+    Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct);
+
+    /// <summary>Writes the revision, then atomically makes it the head. Caller holds the commit lock.</summary>
+    ValueTask CommitAsync(Manifest manifest, CancellationToken ct);
+
+    ValueTask DeleteRevisionAsync(long revision, CancellationToken ct);
+}

@@ -1,0 +1,108 @@
+using Cairn.Core;
+
+namespace Cairn.Repository;
+
+/// <summary>Reads trees back from a store: lookups by path, full walks, file content.</summary>
+public sealed class TreeWalker(IObjectStore store)
+{
+    public IObjectStore Store => store;
+
+    public async ValueTask<IReadOnlyList<TreeEntry>> ReadTreeAsync(Digest digest, CancellationToken ct) =>
+        TreeCodec.Decode(await store.GetAsync(digest, ct).ConfigureAwait(false), digest);
+
+    /// <summary>Finds the entry at a '/'-separated path below a root tree; null when absent.</summary>
+    public async ValueTask<TreeEntry?> LookupAsync(Digest root, string path, CancellationToken ct)
+    {
+        var current = TreeEntry.Dir("", 0, root);
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (current.Kind != EntryKind.Directory) return null;
+            var entries = await ReadTreeAsync(current.Digest, ct).ConfigureAwait(false);
+            var next = entries.FirstOrDefault(e => e.Name == part);
+            if (next is null) return null;
+            current = next;
+        }
+
+        return current;
+    }
+
+    /// <summary>Every entry below a tree, depth first, with its relative path; directories before their content.</summary>
+    public async IAsyncEnumerable<(string Path, TreeEntry Entry)> WalkAsync(Digest root, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var stack = new Stack<(string Prefix, Digest Tree)>();
+        stack.Push(("", root));
+        while (stack.Count > 0)
+        {
+            var (prefix, tree) = stack.Pop();
+            var entries = await ReadTreeAsync(tree, ct).ConfigureAwait(false);
+            for (var i = entries.Count - 1; i >= 0; i--)
+            {
+                var e = entries[i];
+                if (e.Kind == EntryKind.Directory) stack.Push((prefix + e.Name + "/", e.Digest));
+            }
+
+            foreach (var e in entries)
+            {
+                yield return (prefix + e.Name, e);
+            }
+        }
+    }
+
+    /// <summary>Writes a file's content to <paramref name="destination"/>; every object is verified as it is read.</summary>
+    public async ValueTask CopyContentAsync(TreeEntry file, Stream destination, CancellationToken ct)
+    {
+        if (file.Kind == EntryKind.File)
+        {
+            var data = await store.GetAsync(file.Digest, ct).ConfigureAwait(false);
+            if (data.Length != file.Size)
+            {
+                throw new CairnException(ErrorCode.ObjectSizeMismatch, $"object {file.Digest} holds {data.Length} bytes, the tree says {file.Size}", "run 'cairn verify --full'");
+            }
+
+            await destination.WriteAsync(data, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var chunks = ChunkListCodec.Decode(await store.GetAsync(file.Digest, ct).ConfigureAwait(false), file.Digest);
+        long total = 0;
+        foreach (var (length, digest) in chunks)
+        {
+            var data = await store.GetAsync(digest, ct).ConfigureAwait(false);
+            if (data.Length != length)
+            {
+                throw new CairnException(ErrorCode.ObjectSizeMismatch, $"chunk {digest} holds {data.Length} bytes, its list says {length}", "run 'cairn verify --full'");
+            }
+
+            total += length;
+            await destination.WriteAsync(data, ct).ConfigureAwait(false);
+        }
+
+        if (total != file.Size)
+        {
+            throw new CairnException(ErrorCode.ObjectSizeMismatch, $"chunks of {file.Digest} add up to {total} bytes, the tree says {file.Size}", "run 'cairn verify --full'");
+        }
+    }
+
+    /// <summary>Returns a copy of the tree at <paramref name="root"/> with <paramref name="path"/> set to <paramref name="replacement"/> (null removes it).</summary>
+    public async ValueTask<TreeEntry> ReplaceAsync(Ingest ingest, TreeEntry root, string[] path, TreeEntry? replacement, CancellationToken ct)
+    {
+        var entries = root.Digest == default ? new List<TreeEntry>() : (await ReadTreeAsync(root.Digest, ct).ConfigureAwait(false)).ToList();
+        var name = path[0];
+        var index = entries.FindIndex(e => e.Name == name);
+        TreeEntry? updated;
+        if (path.Length == 1)
+        {
+            updated = replacement is null ? null : replacement with { Name = name };
+        }
+        else
+        {
+            var child = index >= 0 && entries[index].Kind == EntryKind.Directory ? entries[index] : TreeEntry.Dir(name, 0, default);
+            updated = await ReplaceAsync(ingest, child, path[1..], replacement, ct).ConfigureAwait(false);
+            updated = updated with { Name = name };
+        }
+
+        if (index >= 0) entries.RemoveAt(index);
+        if (updated is not null) entries.Add(updated);
+        return await ingest.AddDirectoryAsync(root.Name, entries, ct).ConfigureAwait(false);
+    }
+}
