@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Cairn.Sandbox;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace Cairn.Sandbox;
 /// cgroup v1, or a delegated v2 subtree); otherwise the runner falls back to rlimits. rlimits alone cannot stop a
 /// fork bomb run by host root: the kernel exempts uid 0 from RLIMIT_NPROC whatever its capabilities.
 /// </summary>
-internal sealed partial class Cgroup : IDisposable
+internal sealed class Cgroup : IDisposable
 {
     private static int s_counter;
 
@@ -138,22 +136,15 @@ internal sealed partial class Cgroup : IDisposable
     public bool OutOfMemoryKilled() =>
         _memoryDir is not null && ReadCounter(_memoryDir, _v2 ? "memory.events" : "memory.oom_control", "oom_kill") > 0;
 
-    /// <summary>SIGKILLs every process still in the cgroup (a backstop: --die-with-parent normally did it).</summary>
+    /// <summary>
+    /// v2 only: kills everything in the cgroup atomically. v1 has no such file, and killing pids read from
+    /// cgroup.procs races with pid reuse; there the pid namespace dying with its init does the job.
+    /// </summary>
     public void KillAll()
     {
         foreach (var dir in _directories)
         {
-            if (_v2 && TryWrite(dir, "cgroup.kill", "1")) continue;
-            try
-            {
-                foreach (var line in File.ReadAllLines(Path.Combine(dir, "cgroup.procs")))
-                {
-                    if (int.TryParse(line, out var pid)) _ = Kill(pid, 9);
-                }
-            }
-            catch (IOException)
-            {
-            }
+            if (_v2) TryWrite(dir, "cgroup.kill", "1");
         }
     }
 
@@ -162,7 +153,7 @@ internal sealed partial class Cgroup : IDisposable
         foreach (var dir in Enumerable.Reverse(_directories))
         {
             // The last processes may take a moment to be reaped after SIGKILL.
-            for (var attempt = 0; attempt < 50; attempt++)
+            for (var attempt = 0; attempt < 250; attempt++)
             {
                 try
                 {
@@ -214,6 +205,4 @@ internal sealed partial class Cgroup : IDisposable
         }
     }
 
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }
