@@ -213,3 +213,25 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
 
     public ValueTask DisposeAsync() => objects.DisposeAsync();
 }
+
+public static class DependencyClosure
+{
+    /// <summary>The products and, transitively, the dependencies they record ("name/version"), each once, dependencies first.</summary>
+    public static IReadOnlyList<ProductRecord> Resolve(Catalog catalog, string platform, IEnumerable<ProductRef> roots)
+    {
+        var result = new List<ProductRecord>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Visit(ProductRef product, string? requiredBy)
+        {
+            if (!seen.Add(product.ToString())) return;
+            var record = catalog.Find(platform, product) ?? throw new CairnException(ErrorCode.ProductNotFound,
+                requiredBy is null ? $"product {product} is not published for {platform}" : $"{product}, a dependency of {requiredBy}, is not published for {platform}",
+                "publish it first, or run 'cairn list' to see what is published");
+            foreach (var dep in record.Dependencies) Visit(ProductRef.Parse(dep), product.ToString());
+            result.Add(record);
+        }
+
+        foreach (var root in roots) Visit(root, null);
+        return result;
+    }
+}

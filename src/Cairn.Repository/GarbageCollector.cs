@@ -1,0 +1,78 @@
+using Cairn.Core;
+
+namespace Cairn.Repository;
+
+public sealed record GcResult(IReadOnlyList<long> RevisionsRemoved, long RevisionsKept, RetainResult Objects, bool DryRun);
+
+/// <summary>
+/// Removes revisions outside the policy (keep the newest N and every tagged one) and then every object none of
+/// the kept revisions reaches. Holds the objects lock exclusively, so a publish running at the same time either
+/// finished before (and is kept) or waits (and its objects are written after the sweep).
+/// </summary>
+public sealed class GarbageCollector(ProductRepository repository)
+{
+    public async Task<GcResult> CollectAsync(int keepRevisions, bool dryRun, CancellationToken ct)
+    {
+        if (keepRevisions < 1)
+        {
+            throw new CairnException(ErrorCode.Usage, "--keep must be at least 1", "the head revision is always kept");
+        }
+
+        await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: true, ct).ConfigureAwait(false);
+        await using var commitLock = await repository.Revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        var head = await repository.HeadAsync(ct).ConfigureAwait(false);
+        var all = new List<Manifest>();
+        await foreach (var m in repository.Revisions.ListRevisionsAsync(ct).ConfigureAwait(false)) all.Add(m);
+        var tagged = head.Tags.Values.ToHashSet();
+        var newest = all.Select(m => m.Revision).OrderDescending().Take(keepRevisions).ToHashSet();
+        newest.Add(head.Revision);
+        var kept = all.Where(m => newest.Contains(m.Revision) || tagged.Contains(m.Revision)).ToList();
+        var removed = all.Where(m => !kept.Contains(m)).Select(m => m.Revision).ToList();
+
+        var live = new HashSet<Digest>();
+        foreach (var manifest in kept)
+        {
+            live.Add(manifest.Catalog);
+            await MarkTreeAsync(manifest.Root, live, ct).ConfigureAwait(false);
+        }
+
+        if (!dryRun)
+        {
+            foreach (var rev in removed) await repository.Revisions.DeleteRevisionAsync(rev, ct).ConfigureAwait(false);
+        }
+
+        var result = await repository.Objects.RetainAsync(live.Contains, dryRun, ct).ConfigureAwait(false);
+        return new GcResult(removed, kept.Count, result, dryRun);
+    }
+
+    private async Task MarkTreeAsync(Digest root, HashSet<Digest> live, CancellationToken ct)
+    {
+        var stack = new Stack<Digest>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            var tree = stack.Pop();
+            if (!live.Add(tree)) continue;
+            foreach (var e in await repository.Trees.ReadTreeAsync(tree, ct).ConfigureAwait(false))
+            {
+                switch (e.Kind)
+                {
+                    case EntryKind.Directory:
+                        stack.Push(e.Digest);
+                        break;
+                    case EntryKind.File:
+                        live.Add(e.Digest);
+                        break;
+                    case EntryKind.ChunkedFile:
+                        if (live.Add(e.Digest))
+                        {
+                            var chunks = ChunkListCodec.Decode(await repository.Objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest);
+                            foreach (var (_, chunk) in chunks) live.Add(chunk);
+                        }
+
+                        break;
+                }
+            }
+        }
+    }
+}

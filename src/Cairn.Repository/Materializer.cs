@@ -1,0 +1,179 @@
+using Cairn.Core;
+using Cairn.Repository.IO;
+
+namespace Cairn.Repository;
+
+public sealed record MaterializeOptions
+{
+    /// <summary>Unpacked-object cache; files are hardlinked from it when on the same file system. Null: write directly.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Write independent, writable copies instead of read-only hardlinks into the cache.</summary>
+    public bool Copy { get; init; }
+}
+
+public sealed record MaterializeResult(long Files, long Bytes, long Linked, long Written);
+
+/// <summary>
+/// Lays products out at DEST/&lt;platform&gt;/&lt;name&gt;/&lt;version&gt;. Files come from a cache of unpacked
+/// objects, read-only so that a build that writes through a hardlink fails instead of corrupting the cache.
+/// Every object is verified against its digest when it is unpacked; cached files are checked by size on reuse.
+/// </summary>
+public sealed class Materializer(TreeWalker trees)
+{
+    private long _files, _bytes, _linked, _written;
+    private volatile bool _crossDevice;
+
+    public async Task<MaterializeResult> MaterializeAsync(ProductRecord product, string destinationRoot, MaterializeOptions options, IProgress<long>? progress, CancellationToken ct)
+    {
+        var target = Path.Combine(Path.GetFullPath(destinationRoot), product.Platform, product.Name, product.Version);
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
+        {
+            throw new CairnException(ErrorCode.DestinationNotEmpty, $"'{target}' already exists and is not empty",
+                "materialize into a fresh destination, or remove the old copy first");
+        }
+
+        Directory.CreateDirectory(target);
+        try
+        {
+            await LayOutAsync(product, target, options, progress, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Nothing half-laid-out stays behind under the product's path.
+            Directory.Delete(target, recursive: true);
+            throw;
+        }
+
+        return new MaterializeResult(_files, _bytes, _linked, _written);
+    }
+
+    private async Task LayOutAsync(ProductRecord product, string target, MaterializeOptions options, IProgress<long>? progress, CancellationToken ct)
+    {
+        var files = new List<(string Path, TreeEntry Entry)>();
+        await foreach (var (relative, entry) in trees.WalkAsync(product.Root, ct).ConfigureAwait(false))
+        {
+            var path = Path.Combine(target, relative);
+            switch (entry.Kind)
+            {
+                case EntryKind.Directory:
+                    Directory.CreateDirectory(path);
+                    break;
+                case EntryKind.Symlink:
+                    File.CreateSymbolicLink(path, entry.Target!);
+                    break;
+                default:
+                    files.Add((path, entry));
+                    break;
+            }
+        }
+
+        await Parallel.ForEachAsync(files, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount },
+            async (item, token) =>
+            {
+                await PlaceFileAsync(item.Path, item.Entry, options, token).ConfigureAwait(false);
+                Interlocked.Increment(ref _files);
+                progress?.Report(Interlocked.Add(ref _bytes, item.Entry.Size));
+            }).ConfigureAwait(false);
+    }
+
+    private async ValueTask PlaceFileAsync(string path, TreeEntry entry, MaterializeOptions options, CancellationToken ct)
+    {
+        if (options.CacheDirectory is null || _crossDevice)
+        {
+            await WriteFileAsync(path, entry, readOnly: false, ct).ConfigureAwait(false);
+            Interlocked.Increment(ref _written);
+            return;
+        }
+
+        var cached = await EnsureCachedAsync(options.CacheDirectory, entry, ct).ConfigureAwait(false);
+        if (!options.Copy)
+        {
+            switch (Native.HardLink(cached, path))
+            {
+                case Native.LinkResult.Linked:
+                    Interlocked.Increment(ref _linked);
+                    return;
+                case Native.LinkResult.CrossDevice:
+                    // Different file system: stop paying for the cache and write directly from now on.
+                    _crossDevice = true;
+                    break;
+                case Native.LinkResult.Exists:
+                    throw new CairnException(ErrorCode.DestinationNotEmpty, $"'{path}' already exists", "materialize into a fresh destination");
+            }
+        }
+
+        CopyFile(cached, path, entry.Executable);
+        Interlocked.Increment(ref _written);
+    }
+
+    private static void CopyFile(string source, string destination, bool executable)
+    {
+        using (var src = File.OpenHandle(source, FileMode.Open, FileAccess.Read))
+        using (var dst = File.OpenHandle(destination, FileMode.CreateNew, FileAccess.Write))
+        {
+            if (!Native.TryReflink(src, dst))
+            {
+                var buffer = new byte[1 << 20];
+                long offset = 0;
+                int n;
+                while ((n = RandomAccess.Read(src, buffer, offset)) > 0)
+                {
+                    RandomAccess.Write(dst, buffer.AsSpan(0, n), offset);
+                    offset += n;
+                }
+            }
+        }
+
+        File.SetUnixFileMode(destination, Mode(executable, readOnly: false));
+    }
+
+    /// <summary>Returns the cache path of a file's content, unpacking and verifying it on a miss.</summary>
+    public async ValueTask<string> EnsureCachedAsync(string cacheDirectory, TreeEntry entry, CancellationToken ct)
+    {
+        var hex = entry.Digest.ToString();
+        var path = Path.Combine(cacheDirectory, "files", hex[..2], hex + (entry.Executable ? ".x" : ".r"));
+        var info = new FileInfo(path);
+        if (info.Exists)
+        {
+            if (info.Length == entry.Size) return path;
+            // A torn cache file (crash before writeback): replace it.
+            File.Delete(path);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = Path.Combine(cacheDirectory, "files", $".{hex}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await WriteFileAsync(temp, entry, readOnly: true, ct).ConfigureAwait(false);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            DurableFile.TryDelete(temp);
+            throw;
+        }
+
+        return path;
+    }
+
+    private async ValueTask WriteFileAsync(string path, TreeEntry entry, bool readOnly, CancellationToken ct)
+    {
+        await using (var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0))
+        {
+            stream.SetLength(entry.Size);
+            stream.Position = 0;
+            await trees.CopyContentAsync(entry, stream, ct).ConfigureAwait(false);
+        }
+
+        File.SetUnixFileMode(path, Mode(entry.Executable, readOnly));
+    }
+
+    private static UnixFileMode Mode(bool executable, bool readOnly)
+    {
+        var mode = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        if (!readOnly) mode |= UnixFileMode.UserWrite;
+        if (executable) mode |= UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        return mode;
+    }
+}

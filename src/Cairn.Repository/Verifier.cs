@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using Cairn.Core;
+
+namespace Cairn.Repository;
+
+public sealed record VerifyProblem(ErrorCode Code, Digest ObjectDigest, string Message, IReadOnlyList<string> Products);
+
+public sealed record VerifyReport(long Revisions, long ObjectsChecked, long BytesChecked, IReadOnlyList<VerifyProblem> Problems)
+{
+    public bool Ok => Problems.Count == 0;
+}
+
+/// <summary>
+/// Checks that every kept revision is complete: manifest → catalog → trees → files and chunks. By default an
+/// object counts as sound when the store lists it with the expected size; --full re-reads and re-hashes every
+/// object in the store.
+/// </summary>
+public sealed class Verifier(ProductRepository repository)
+{
+    public async Task<VerifyReport> VerifyAsync(bool full, IProgress<long>? progress, CancellationToken ct)
+    {
+        var store = repository.Objects;
+        var listed = new Dictionary<Digest, ObjectInfo>();
+        await foreach (var info in store.ListAsync(ct).ConfigureAwait(false)) listed[info.Digest] = info;
+
+        var problems = new ConcurrentDictionary<Digest, (ErrorCode Code, string Message)>();
+        var corrupt = new HashSet<Digest>();
+        long checkedObjects = 0, checkedBytes = 0;
+        if (full)
+        {
+            await Parallel.ForEachAsync(listed.Values, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount },
+                async (info, token) =>
+                {
+                    try
+                    {
+                        _ = await store.GetAsync(info.Digest, token).ConfigureAwait(false);
+                    }
+                    catch (CairnException e)
+                    {
+                        problems.TryAdd(info.Digest, (e.Code, e.Message));
+                    }
+
+                    Interlocked.Increment(ref checkedObjects);
+                    progress?.Report(Interlocked.Add(ref checkedBytes, info.Size));
+                }).ConfigureAwait(false);
+            corrupt.UnionWith(problems.Keys);
+        }
+
+        // Walk every kept revision; remember which products reach each object so a report names what breaks.
+        var users = new Dictionary<Digest, SortedSet<string>>();
+        var visitedTrees = new HashSet<Digest>();
+        long revisionCount = 0;
+        await foreach (var manifest in repository.Revisions.ListRevisionsAsync(ct).ConfigureAwait(false))
+        {
+            revisionCount++;
+            var label = $"revision {manifest.Revision}";
+            if (!Present(manifest.Catalog, -1, label)) continue;
+            Catalog catalog;
+            try
+            {
+                catalog = await repository.CatalogAsync(manifest, ct).ConfigureAwait(false);
+            }
+            catch (CairnException e)
+            {
+                Note(manifest.Catalog, e.Code, e.Message, label);
+                continue;
+            }
+
+            foreach (var product in catalog.Products)
+            {
+                await CheckTreeAsync(product.Root, -1, $"{product.Platform}/{product.Name}/{product.Version}").ConfigureAwait(false);
+            }
+
+            await CheckTreeAsync(manifest.Root, manifest.RootSize, label).ConfigureAwait(false);
+        }
+
+        var list = problems.OrderBy(p => p.Key)
+            .Select(p => new VerifyProblem(p.Value.Code, p.Key, p.Value.Message, users.TryGetValue(p.Key, out var u) ? [.. u] : []))
+            .ToList();
+        return new VerifyReport(revisionCount, full ? checkedObjects : listed.Count, checkedBytes, list);
+
+        void Note(Digest digest, ErrorCode code, string message, string user)
+        {
+            problems.TryAdd(digest, (code, message));
+            Use(digest, user);
+        }
+
+        void Use(Digest digest, string user)
+        {
+            if (!users.TryGetValue(digest, out var set)) users[digest] = set = new SortedSet<string>(StringComparer.Ordinal);
+            if (!user.StartsWith("revision ", StringComparison.Ordinal) || set.Count == 0) set.Add(user);
+        }
+
+        bool Present(Digest digest, long size, string user)
+        {
+            if (problems.ContainsKey(digest))
+            {
+                Use(digest, user);
+                return false;
+            }
+
+            if (!listed.TryGetValue(digest, out var info))
+            {
+                Note(digest, ErrorCode.ObjectMissing, $"object {digest} is missing", user);
+                return false;
+            }
+
+            if (size >= 0 && info.Size != size)
+            {
+                Note(digest, ErrorCode.ObjectSizeMismatch, $"object {digest} is {info.Size} bytes, expected {size}", user);
+                return false;
+            }
+
+            return true;
+        }
+
+        async Task CheckTreeAsync(Digest tree, long size, string user)
+        {
+            var stack = new Stack<(Digest, long)>();
+            stack.Push((tree, size));
+            while (stack.Count > 0)
+            {
+                var (digest, expected) = stack.Pop();
+                if (!Present(digest, expected, user)) continue;
+                // Trees already walked for an earlier product are sound; only record the new user of their problems.
+                if (!visitedTrees.Add(digest) && !user.StartsWith("revision ", StringComparison.Ordinal)) continue;
+                IReadOnlyList<TreeEntry> entries;
+                try
+                {
+                    entries = await repository.Trees.ReadTreeAsync(digest, ct).ConfigureAwait(false);
+                }
+                catch (CairnException e)
+                {
+                    Note(digest, e.Code, e.Message, user);
+                    continue;
+                }
+
+                foreach (var e in entries)
+                {
+                    switch (e.Kind)
+                    {
+                        case EntryKind.Directory:
+                            stack.Push((e.Digest, e.Size));
+                            break;
+                        case EntryKind.File:
+                            Present(e.Digest, e.Size, user);
+                            break;
+                        case EntryKind.ChunkedFile:
+                            if (!Present(e.Digest, -1, user)) break;
+                            try
+                            {
+                                var chunks = ChunkListCodec.Decode(await repository.Objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest);
+                                if (chunks.Sum(c => (long)c.Length) != e.Size)
+                                {
+                                    Note(e.Digest, ErrorCode.ObjectSizeMismatch, $"chunks of {e.Digest} do not add up to {e.Size} bytes", user);
+                                }
+
+                                foreach (var (length, chunk) in chunks) Present(chunk, length, user);
+                            }
+                            catch (CairnException ex)
+                            {
+                                Note(e.Digest, ex.Code, ex.Message, user);
+                            }
+
+                            break;
+                    }
+                }
+            }
+        }
+    }
+}
