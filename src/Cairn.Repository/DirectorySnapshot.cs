@@ -81,7 +81,8 @@ public static class DirectorySnapshot
                 await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
                 results[i] = await ingest.AddFileAsync(path, stream, stream.Length, stat.Executable, token).ConfigureAwait(false);
                 results[i] = results[i] with { Name = name };
-                bytesProgress?.Report(Interlocked.Add(ref done, results[i].Size));
+                var total = Interlocked.Add(ref done, results[i].Size);
+                bytesProgress?.Report(total);
             }).ConfigureAwait(false);
 
         for (var i = 0; i < files.Count; i++)

@@ -73,7 +73,8 @@ public sealed class Materializer(TreeWalker trees)
             {
                 await PlaceFileAsync(item.Path, item.Entry, options, token).ConfigureAwait(false);
                 Interlocked.Increment(ref _files);
-                progress?.Report(Interlocked.Add(ref _bytes, item.Entry.Size));
+                var bytes = Interlocked.Add(ref _bytes, item.Entry.Size);
+                progress?.Report(bytes);
             }).ConfigureAwait(false);
     }
 

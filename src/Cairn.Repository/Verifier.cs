@@ -41,7 +41,8 @@ public sealed class Verifier(ProductRepository repository)
                     }
 
                     Interlocked.Increment(ref checkedObjects);
-                    progress?.Report(Interlocked.Add(ref checkedBytes, info.Size));
+                    var bytes = Interlocked.Add(ref checkedBytes, info.Size);
+                    progress?.Report(bytes);
                 }).ConfigureAwait(false);
             corrupt.UnionWith(problems.Keys);
         }

@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Text.Json;
+using Cairn.Core;
+using Cairn.Repository;
+using Cairn.Repository.FileSystem;
+using Microsoft.Extensions.Logging;
+
+namespace Cairn.Cli;
+
+/// <summary>Options every command shares, and the plumbing that turns them into a repository, output and logging.</summary>
+public static class GlobalOptions
+{
+    public static Option<string?> Repo { get; } = new("--repo")
+    {
+        Description = "Repository directory (default: $CAIRN_REPO)",
+        Recursive = true,
+    };
+
+    public static Option<bool> Json { get; } = new("--json")
+    {
+        Description = "Print machine-readable JSON on stdout",
+        Recursive = true,
+    };
+
+    public static Option<bool> Verbose { get; } = new("--verbose", "-v")
+    {
+        Description = "Log what is happening on stderr",
+        Recursive = true,
+    };
+
+    public static Option<int> LockTimeout { get; } = new("--lock-timeout")
+    {
+        Description = "Seconds to wait for another cairn process holding the repository lock",
+        DefaultValueFactory = _ => 600,
+        Recursive = true,
+    };
+}
+
+public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter stderr) : IDisposable
+{
+    private readonly ILoggerFactory _loggers = LoggerFactory.Create(b =>
+    {
+        b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        b.SetMinimumLevel(parse.GetValue(GlobalOptions.Verbose) ? LogLevel.Information : LogLevel.Warning);
+        b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    });
+
+    public ParseResult Parse => parse;
+
+    public TextWriter Out => stdout;
+
+    public TextWriter Error => stderr;
+
+    public bool Json => parse.GetValue(GlobalOptions.Json);
+
+    public TimeProvider Time { get; } = TimeProvider.System;
+
+    public ILogger Logger => _loggers.CreateLogger("cairn");
+
+    public string RepositoryPath =>
+        parse.GetValue(GlobalOptions.Repo) ?? Environment.GetEnvironmentVariable("CAIRN_REPO")
+        ?? throw new CairnException(ErrorCode.Usage, "no repository given", "pass --repo PATH or set CAIRN_REPO");
+
+    public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) =>
+        DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct);
+
+    public string CacheDirectory(string? explicitCache) =>
+        explicitCache ?? Environment.GetEnvironmentVariable("CAIRN_CACHE") ?? DirectoryRepository.DefaultCacheDirectory(RepositoryPath);
+
+    /// <summary>Progress on stderr only when it is a terminal; scripts and CI logs stay quiet.</summary>
+    public IProgress<long>? Progress(string label, long total) =>
+        Console.IsErrorRedirected || Json ? null : new TerminalProgress(stderr, label, total);
+
+    public void EndProgress(IProgress<long>? progress) => (progress as TerminalProgress)?.Finish();
+
+    /// <summary>Prints the result as JSON (--json) or as the human text.</summary>
+    public void Write<T>(T result, Action<TextWriter> human)
+    {
+        if (Json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(result, CairnJson.Indented));
+        }
+        else
+        {
+            human(stdout);
+        }
+    }
+
+    public void Dispose() => _loggers.Dispose();
+}
+
+internal sealed class TerminalProgress(TextWriter stderr, string label, long total) : IProgress<long>
+{
+    private long _lastTicks;
+    private readonly Lock _lock = new();
+
+    public void Report(long value)
+    {
+        var now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref _lastTicks) < 100) return;
+        lock (_lock)
+        {
+            _lastTicks = now;
+            var text = total > 0 ? $"{label}: {Units.Bytes(value)} of {Units.Bytes(total)} ({100.0 * value / total:0}%)" : $"{label}: {Units.Bytes(value)}";
+            stderr.Write($"\r{text,-70}");
+        }
+    }
+
+    public void Finish()
+    {
+        lock (_lock)
+        {
+            stderr.Write($"\r{"",-70}\r");
+        }
+    }
+}
+
+public static class Units
+{
+    public static string Bytes(long n) => n switch
+    {
+        < 1024 => $"{n} B",
+        < 1 << 20 => $"{n / 1024.0:0.0} KiB",
+        < 1 << 30 => $"{n / 1048576.0:0.0} MiB",
+        _ => $"{n / 1073741824.0:0.00} GiB",
+    };
+}

@@ -1,0 +1,25 @@
+using System.CommandLine;
+using Cairn.Repository.FileSystem;
+
+namespace Cairn.Cli.Commands.Init;
+
+public static class InitCommand
+{
+    public static Command Create()
+    {
+        var path = new Argument<string?>("path") { Description = "Directory to create the repository in (default: --repo / $CAIRN_REPO)", Arity = ArgumentArity.ZeroOrOne };
+        var name = new Option<string?>("--name") { Description = "Repository name (default: the directory name)" };
+        var platform = new Option<string?>("--platform") { Description = "Default platform of products (default: this machine's, e.g. linux-x86_64)" };
+        var command = new Command("init", "Create an empty repository") { path, name, platform };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var target = ctx.Parse.GetValue(path) ?? ctx.RepositoryPath;
+            await using var repo = await DirectoryRepository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger, ct);
+            var head = await repo.HeadAsync(ct);
+            ctx.Write(new { path = Path.GetFullPath(target), name = head.Repository, platform = repo.DefaultPlatform, revision = head.Revision },
+                o => o.WriteLine($"initialised repository '{head.Repository}' at {Path.GetFullPath(target)} (platform {repo.DefaultPlatform})"));
+            return 0;
+        });
+        return command;
+    }
+}

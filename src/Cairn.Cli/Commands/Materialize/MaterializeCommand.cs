@@ -1,0 +1,55 @@
+using System.CommandLine;
+using Cairn.Core;
+using Cairn.Repository;
+
+namespace Cairn.Cli.Commands.Materialize;
+
+public static class MaterializeCommand
+{
+    public static Command Create()
+    {
+        var args = new Argument<string[]>("args") { Description = "NAME/VERSION ... DEST", Arity = new ArgumentArity(2, ArgumentArity.ZeroOrMore.MaximumNumberOfValues) };
+        var platform = ProductArguments.Platform();
+        var revision = ProductArguments.Revision();
+        var closure = new Option<bool>("--with-deps") { Description = "Also materialize every dependency, transitively" };
+        var copy = new Option<bool>("--copy") { Description = "Write writable copies instead of read-only hardlinks into the cache" };
+        var cache = ProductArguments.Cache();
+        var noCache = new Option<bool>("--no-cache") { Description = "Write files directly, without the unpacked-object cache" };
+        var command = new Command("materialize", "Lay products out at DEST/<platform>/<name>/<version>")
+        {
+            args, platform, revision, closure, copy, cache, noCache,
+        };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var values = ctx.Parse.GetValue(args)!;
+            var destination = values[^1];
+            var refs = values[..^1].Select(ProductArguments.Parse).ToList();
+            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            var manifest = await repo.RevisionAsync(ctx.Parse.GetValue(revision), ct);
+            var catalog = await repo.CatalogAsync(manifest, ct);
+            var plat = ctx.Parse.GetValue(platform) ?? repo.DefaultPlatform;
+            var products = ctx.Parse.GetValue(closure)
+                ? DependencyClosure.Resolve(catalog, plat, refs)
+                : refs.Select(r => catalog.Find(plat, r) ?? throw new CairnException(ErrorCode.ProductNotFound,
+                    $"product {r} is not in revision {manifest.Revision} for {plat}", "run 'cairn list'")).ToList();
+            var options = new MaterializeOptions
+            {
+                CacheDirectory = ctx.Parse.GetValue(noCache) ? null : ctx.CacheDirectory(ctx.Parse.GetValue(cache)),
+                Copy = ctx.Parse.GetValue(copy),
+            };
+            var progress = ctx.Progress("materializing", products.Sum(p => p.Size));
+            var materializer = new Materializer(repo.Trees);
+            MaterializeResult? result = null;
+            foreach (var p in products)
+            {
+                result = await materializer.MaterializeAsync(p, destination, options, progress, ct);
+            }
+
+            ctx.EndProgress(progress);
+            ctx.Write(new { destination = Path.GetFullPath(destination), products = products.Select(p => p.PathInRepository), result },
+                o => o.WriteLine($"materialized {string.Join(", ", products.Select(p => p.Ref))} into {Path.GetFullPath(destination)}: {result!.Files} files, {Units.Bytes(result.Bytes)} ({result.Linked} linked, {result.Written} written)"));
+            return 0;
+        });
+        return command;
+    }
+}

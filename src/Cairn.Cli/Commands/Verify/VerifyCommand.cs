@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Cairn.Core;
+using Cairn.Repository;
+
+namespace Cairn.Cli.Commands.Verify;
+
+public static class VerifyCommand
+{
+    public static Command Create()
+    {
+        var full = new Option<bool>("--full") { Description = "Re-read and re-hash every object (default: check presence and sizes)" };
+        var command = new Command("verify", "Check that every kept revision is complete and sound") { full };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            var progress = ctx.Progress("verifying", 0);
+            var report = await new Verifier(repo).VerifyAsync(ctx.Parse.GetValue(full), progress, ct);
+            ctx.EndProgress(progress);
+            ctx.Write(new
+            {
+                ok = report.Ok,
+                report.Revisions,
+                report.ObjectsChecked,
+                report.BytesChecked,
+                problems = report.Problems.Select(p => new { code = ErrorCodes.Name(p.Code), @object = p.ObjectDigest.ToString(), p.Message, p.Products }),
+            }, o =>
+            {
+                foreach (var p in report.Problems)
+                {
+                    o.WriteLine($"{ErrorCodes.Name(p.Code)} {p.Message}");
+                    o.WriteLine($"    breaks: {(p.Products.Count == 0 ? "(no kept product)" : string.Join(", ", p.Products))}");
+                }
+
+                o.WriteLine(report.Ok
+                    ? $"ok: {report.Revisions} revisions, {report.ObjectsChecked} objects checked"
+                    : $"FAILED: {report.Problems.Count} bad objects in {report.Revisions} revisions");
+            });
+            if (!report.Ok)
+            {
+                ctx.Error.WriteLine($"cairn: error {ErrorCodes.Name(ErrorCode.VerifyFailed)}: {report.Problems.Count} objects are missing or corrupt");
+                ctx.Error.WriteLine("  hint: republish the products named above, or restore the objects from a mirror");
+                return ErrorCodes.ExitCode(ErrorCode.VerifyFailed);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}
