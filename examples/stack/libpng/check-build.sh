@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+cd "$WORKSPACE/$NAME-$VERSION"
+make -j2 check

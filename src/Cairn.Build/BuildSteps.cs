@@ -1,0 +1,90 @@
+using Cairn.Build.Recipes;
+using Cairn.Sandbox;
+
+namespace Cairn.Build;
+
+public enum BuildPhase
+{
+    /// <summary>Unpacks the archives (and copies other sources) into the workspace.</summary>
+    Unpack,
+
+    /// <summary>Runs the build script; the prefix is writable.</summary>
+    Build,
+
+    /// <summary>Runs the check script against the installed product; the prefix is read-only.</summary>
+    Check,
+}
+
+/// <summary>Host-side places of one build. The workspace is kept from unpack through check.</summary>
+/// <param name="Sources">Resolved source files (see <see cref="SourceResolver"/>), in recipe order.</param>
+/// <param name="Dependencies">Every transitive dependency and where its product is materialized on the host, nearest first.</param>
+public sealed record BuildPaths(
+    string Workspace,
+    string Prefix,
+    IReadOnlyList<string> Sources,
+    IReadOnlyList<(Recipe Recipe, string HostPrefix)> Dependencies);
+
+/// <summary>Turns a recipe phase into a sandbox spec following the contract in docs/recipes.md.</summary>
+public static class BuildSteps
+{
+    /// <summary>Where the recipe folder is mounted, read-only.</summary>
+    public const string RecipePath = "/cairn/recipe";
+
+    private const string UnpackScript =
+        "for f in \"$@\"; do case \"$f\" in *.tar|*.tar.*|*.tgz|*.tbz2|*.txz) tar -xf \"$SRC_DIR/$f\" -C \"$WORKSPACE\" ;; *) cp \"$SRC_DIR/$f\" \"$WORKSPACE/\" ;; esac; done";
+
+    public static SandboxSpec Create(
+        Recipe recipe,
+        BuildPhase phase,
+        DeploymentLayout layout,
+        BuildPaths paths,
+        SandboxLimits limits,
+        string? rootFileSystem = null,
+        long sourceDateEpoch = SandboxContract.DefaultSourceDateEpoch)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(paths);
+        var prefix = layout.PrefixOf(recipe.Name, recipe.Version);
+        var deps = paths.Dependencies.Select(d => (d.Recipe.Name, Prefix: layout.PrefixOf(d.Recipe.Name, d.Recipe.Version))).ToList();
+        var env = BuildVariables.Compute(recipe, layout, deps);
+
+        var mounts = new List<SandboxMount> { SandboxMount.ReadOnly(Path.GetFullPath(recipe.Directory), RecipePath) };
+        foreach (var source in paths.Sources)
+        {
+            mounts.Add(SandboxMount.ReadOnly(Path.GetFullPath(source), $"{BuildVariables.SourcesPath}/{Path.GetFileName(source)}"));
+        }
+
+        mounts.Add(SandboxMount.Writable(Path.GetFullPath(paths.Workspace), BuildVariables.WorkspacePath));
+        foreach (var (dep, hostPrefix) in paths.Dependencies)
+        {
+            mounts.Add(SandboxMount.ReadOnly(Path.GetFullPath(hostPrefix), layout.PrefixOf(dep.Name, dep.Version)));
+        }
+
+        var hostPrefixFull = Path.GetFullPath(paths.Prefix);
+        mounts.Add(phase == BuildPhase.Check ? SandboxMount.ReadOnly(hostPrefixFull, prefix) : SandboxMount.Writable(hostPrefixFull, prefix));
+
+        IReadOnlyList<string> command = phase switch
+        {
+            BuildPhase.Unpack => ["/bin/sh", "-ec", UnpackScript, "cairn-unpack", .. paths.Sources.Select(Path.GetFileName)!],
+            BuildPhase.Build => ScriptCommand(recipe.Build, "build"),
+            _ => ScriptCommand(recipe.Check, "check"),
+        };
+
+        return new SandboxSpec
+        {
+            Command = command,
+            RootFileSystem = rootFileSystem,
+            Mounts = mounts,
+            Environment = env,
+            WorkingDirectory = BuildVariables.WorkspacePath,
+            SourceDateEpoch = sourceDateEpoch,
+            Limits = limits,
+        };
+    }
+
+    /// <summary>Scripts run under bash -e, as CODE-RADE's do, whatever their executable bit.</summary>
+    private static string[] ScriptCommand(RecipeScript script, string what) => script.FileName is { } file
+        ? ["/bin/bash", "-e", $"{RecipePath}/{file}"]
+        : ["/bin/bash", "-e", "-c", script.Inline!, $"cairn-{what}"];
+}
