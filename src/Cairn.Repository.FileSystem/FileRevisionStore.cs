@@ -59,10 +59,13 @@ public sealed class FileRevisionStore : IRevisionStore
     public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
     {
         await Task.CompletedTask.ConfigureAwait(false);
+        // The head is the commit point: a revision file above it is from a commit that crashed or failed before
+        // replacing the head (or one in progress), and is not part of the history.
+        var head = ReadManifest(HeadPath)?.Revision ?? long.MaxValue;
         foreach (var file in Directory.EnumerateFiles(_revisions, "*.json").Order(StringComparer.Ordinal))
         {
             ct.ThrowIfCancellationRequested();
-            if (ReadManifest(file) is { } m) yield return m;
+            if (ReadManifest(file) is { } m && m.Revision <= head) yield return m;
         }
     }
 
@@ -76,7 +79,11 @@ public sealed class FileRevisionStore : IRevisionStore
     {
         var bytes = CairnJson.Serialize(manifest);
         var revisionPath = RevisionPath(manifest.Revision);
-        if (File.Exists(revisionPath))
+        var previous = File.Exists(HeadPath) ? File.ReadAllBytes(HeadPath) : null;
+        var headRevision = previous is null ? 0 : CairnJson.Deserialize<Manifest>(previous, $"manifest '{HeadPath}'").Revision;
+        // A revision file above the head is left by a commit that died before replacing the head; we hold the commit
+        // lock, so it is garbage and is overwritten. One at or below the head means someone committed without the lock.
+        if (File.Exists(revisionPath) && manifest.Revision <= headRevision)
         {
             throw new CairnException(ErrorCode.ConcurrentUpdate, $"revision {manifest.Revision} already exists",
                 "another writer committed without holding the commit lock; run 'cairn verify'");
@@ -84,7 +91,27 @@ public sealed class FileRevisionStore : IRevisionStore
 
         DurableFile.WriteAllBytes(revisionPath, bytes, _tmp);
         FaultPoints.Hit("after-revision");
-        DurableFile.WriteAllBytes(HeadPath, bytes, _tmp);
+        try
+        {
+            DurableFile.WriteAllBytes(HeadPath, bytes, _tmp);
+        }
+        catch (CairnException) when (previous is not null)
+        {
+            // The rename may have happened before the directory fsync failed: put the old head back, so a publish
+            // that reports failure has not changed the repository.
+            try
+            {
+                DurableFile.WriteAllBytes(HeadPath, previous, _tmp);
+            }
+            catch (CairnException)
+            {
+                // The device is failing; the head is then the new revision, which is complete (objects came first).
+            }
+
+            throw;
+        }
+
+        FaultPoints.Hit("after-head");
         return ValueTask.CompletedTask;
     }
 

@@ -20,6 +20,8 @@ public sealed class GarbageCollector(ProductRepository repository)
 
         await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: true, ct).ConfigureAwait(false);
         await using var commitLock = await repository.Revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        // The store was opened before the locks: without this, packs committed meanwhile look unreferenced and are swept.
+        await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
         var head = await repository.HeadAsync(ct).ConfigureAwait(false);
         var all = new List<Manifest>();
         await foreach (var m in repository.Revisions.ListRevisionsAsync(ct).ConfigureAwait(false)) all.Add(m);

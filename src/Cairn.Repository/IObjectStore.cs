@@ -31,6 +31,12 @@ public interface IObjectStore : IAsyncDisposable
 
     IAsyncEnumerable<ObjectInfo> ListAsync(CancellationToken ct);
 
+    /// <summary>
+    /// Catches up with objects other processes added and gc removed since the store was opened. Callers refresh
+    /// after taking a repository lock, so dedup and gc decide on what is on disk now, not at open.
+    /// </summary>
+    ValueTask RefreshAsync(CancellationToken ct) => ValueTask.CompletedTask;
+
     /// <summary>Deletes every object for which <paramref name="isLive"/> is false (caller holds the exclusive gc lock).</summary>
     ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct);
 }

@@ -54,6 +54,7 @@ public sealed class Importer(ProductRepository repository)
     public async Task<IReadOnlyList<PublishResult>> ImportAsync(string archivePath, ImportOptions options, CancellationToken ct)
     {
         await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
+        await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
         var ingest = new Ingest(repository.Objects);
         Dictionary<string, DirNode> products;
         try

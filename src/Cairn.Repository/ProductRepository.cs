@@ -81,6 +81,8 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
     public async Task<PublishResult> PublishDirectoryAsync(ProductRef product, string directory, PublishOptions options, IProgress<long>? progress, CancellationToken ct)
     {
         await using var objectsLock = await revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
+        // Dedup must not trust an index read before a gc that ran while we waited for the lock.
+        await objects.RefreshAsync(ct).ConfigureAwait(false);
         var ingest = new Ingest(objects);
         TreeEntry root;
         try
@@ -107,7 +109,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
         await objects.FlushAsync(ct).ConfigureAwait(false);
         FaultPoints.Hit("after-objects");
 
-        await using var commitLock = await revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        await using var commitLock = await LockCommitFreshAsync(ct).ConfigureAwait(false);
         var head = await HeadAsync(ct).ConfigureAwait(false);
         var catalog = await CatalogAsync(head, ct).ConfigureAwait(false);
         var existing = catalog.Find(platform, product);
@@ -154,6 +156,22 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
         return new PublishResult(outcome, record, manifest.Revision, ingest.Files, ingest.Bytes);
     }
 
+    /// <summary>Takes the commit lock and catches up with the objects of revisions committed while we waited for it.</summary>
+    private async Task<IAsyncDisposable> LockCommitFreshAsync(CancellationToken ct)
+    {
+        var commitLock = await revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await objects.RefreshAsync(ct).ConfigureAwait(false);
+            return commitLock;
+        }
+        catch
+        {
+            await commitLock.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Writes catalog and manifest: objects, then catalog, then manifest. Caller holds the commit lock.</summary>
     private async Task<Manifest> CommitLockedAsync(Manifest head, TreeEntry root, Catalog catalog, IReadOnlyDictionary<string, long> tags, string message, CancellationToken ct)
     {
@@ -171,7 +189,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
     public async Task<Manifest> RollbackAsync(long revision, CancellationToken ct)
     {
         await using var objectsLock = await revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
-        await using var commitLock = await revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        await using var commitLock = await LockCommitFreshAsync(ct).ConfigureAwait(false);
         var target = await RevisionAsync(revision, ct).ConfigureAwait(false);
         var head = await HeadAsync(ct).ConfigureAwait(false);
         var catalog = await CatalogAsync(target, ct).ConfigureAwait(false);
@@ -187,7 +205,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
         }
 
         await using var objectsLock = await revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
-        await using var commitLock = await revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        await using var commitLock = await LockCommitFreshAsync(ct).ConfigureAwait(false);
         var head = await HeadAsync(ct).ConfigureAwait(false);
         var tags = head.Tags.ToDictionary();
         if (revision is { } rev)

@@ -15,7 +15,7 @@ public sealed class FileLock : IAsyncDisposable, IDisposable
 
     public static async Task<FileLock> AcquireAsync(string path, bool exclusive, TimeSpan timeout, TimeProvider time, CancellationToken ct)
     {
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        var handle = Native.OpenLockFile(path);
         try
         {
             var deadline = time.GetUtcNow() + timeout;

@@ -18,6 +18,8 @@ public static partial class Native
     private const int EDQUOT = 122;
     private const int EWOULDBLOCK = 11;
     private const int O_RDONLY = 0;
+    private const int O_RDWR = 2;
+    private const int O_CREAT = 0x40;
     private const int O_DIRECTORY = 0x10000;
     private const int O_CLOEXEC = 0x80000;
     private const int LOCK_SH = 1;
@@ -30,6 +32,9 @@ public static partial class Native
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int SysOpen(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SysOpenCreate(string path, int flags, int mode);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int SysClose(int fd);
@@ -44,6 +49,28 @@ public static partial class Native
     private static partial int SysIoctl(int fd, nuint request, int arg);
 
     public static int Fd(SafeFileHandle handle) => (int)handle.DangerousGetHandle();
+
+    /// <summary>
+    /// Opens (creating) a lock file with open(2). File.OpenHandle takes its own non-blocking flock to emulate share
+    /// modes, so a second process failed with "being used by another process" instead of waiting for the lock.
+    /// </summary>
+    public static SafeFileHandle OpenLockFile(string path)
+    {
+        int fd;
+        do
+        {
+            fd = SysOpenCreate(path, O_RDWR | O_CREAT | O_CLOEXEC, 0x1B6);
+        }
+        while (fd < 0 && Marshal.GetLastPInvokeError() == EINTR);
+
+        if (fd < 0)
+        {
+            throw new CairnException(ErrorCode.IoError, $"cannot open lock file '{path}': {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}",
+                "check that the repository directory is writable");
+        }
+
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
 
     /// <summary>fsync(2) the file; throws <see cref="CairnException"/> (DurabilityFailure/NoSpace) on any error.</summary>
     public static void Fsync(SafeFileHandle handle, string pathForErrors)
