@@ -31,7 +31,7 @@ public static class BuildSteps
     public const string RecipePath = "/cairn/recipe";
 
     private const string UnpackScript =
-        "for f in \"$@\"; do case \"$f\" in *.tar|*.tar.*|*.tgz|*.tbz2|*.txz) tar -xf \"$SRC_DIR/$f\" -C \"$WORKSPACE\" ;; *) cp \"$SRC_DIR/$f\" \"$WORKSPACE/\" ;; esac; done";
+        "for f in \"$@\"; do case \"$f\" in *.tar|*.tar.*|*.tgz|*.tbz2|*.txz) tar --no-same-owner -xf \"$SRC_DIR/$f\" -C \"$WORKSPACE\" ;; *) cp \"$SRC_DIR/$f\" \"$WORKSPACE/\" ;; esac; done";
 
     public static SandboxSpec Create(
         Recipe recipe,

@@ -1,0 +1,74 @@
+using System.Text;
+using Cairn.Build.Recipes;
+using Cairn.Sandbox;
+
+namespace Cairn.Build.Tests;
+
+/// <summary>
+/// Runs the example recipes' unpack, build and check phases by hand in the real sandbox (hello and zlib only:
+/// the rest take minutes).
+/// </summary>
+public sealed class ExampleStackTests : IDisposable
+{
+    private static readonly DeploymentLayout Layout = new("/cvmfs/cairn.example", "generic", Platform.Detect());
+    private readonly string _scratch = Directory.CreateTempSubdirectory("cairn-example-").FullName;
+    private readonly BubblewrapSandbox _sandbox = new();
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    private async Task<string> BuildAsync(RecipeGraph graph, string name, Dictionary<string, string> products, string? extraSources = null)
+    {
+        var recipe = graph[name];
+        var stack = Path.GetDirectoryName(recipe.Directory)!;
+        var resolver = new SourceResolver(extraSources is null ? [SourceResolver.DefaultDirectory(stack)] : [SourceResolver.DefaultDirectory(stack), extraSources]);
+        var paths = new BuildPaths(
+            Directory.CreateDirectory(Path.Combine(_scratch, name, "workspace")).FullName,
+            Directory.CreateDirectory(Path.Combine(_scratch, name, "prefix")).FullName,
+            [.. recipe.Sources.Select(s => resolver.Resolve(recipe, s))],
+            [.. graph.TransitiveDependencies(name).Reverse().Select(d => (d, products[d.Name]))]);
+        var limits = new SandboxLimits { WallTime = TimeSpan.FromMinutes(10) };
+        var log = new StringBuilder();
+        foreach (var phase in new[] { BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check })
+        {
+            using var stream = new MemoryStream();
+            var result = await _sandbox.RunAsync(BuildSteps.Create(recipe, phase, Layout, paths, limits), stream, default);
+            log.Append(Encoding.UTF8.GetString(stream.ToArray()));
+            Assert.True(result.Succeeded, $"{name} {phase}: {result.Describe()}\n{log}");
+        }
+
+        products[name] = paths.Prefix;
+        return log.ToString();
+    }
+
+    [Fact]
+    public async Task Hello_and_zlib_build_and_pass_their_checks()
+    {
+        var graph = RecipeGraph.Load(Path.Combine(RecipeDir.RepoRoot(), "examples", "stack"));
+        var products = new Dictionary<string, string>();
+        var hello = await BuildAsync(graph, "hello", products);
+        Assert.Contains("Hello, world!", hello);
+        Assert.True(File.Exists(Path.Combine(products["hello"], "bin", "hello")));
+
+        var zlib = await BuildAsync(graph, "zlib", products);
+        Assert.Contains("zlib 1.2.13 ok", zlib);
+        Assert.True(File.Exists(Path.Combine(products["zlib"], "lib", "libz.so")));
+    }
+
+    /// <summary>The freetype chain (about a minute) and gsl (minutes): only with CAIRN_SLOW_EXAMPLES=1 or =all.</summary>
+    [Fact]
+    public async Task The_slow_examples_build_when_asked()
+    {
+        var mode = Environment.GetEnvironmentVariable("CAIRN_SLOW_EXAMPLES");
+        if (mode is not ("1" or "all")) return;
+        var graph = RecipeGraph.Load(Path.Combine(RecipeDir.RepoRoot(), "examples", "stack"));
+        var products = new Dictionary<string, string>();
+        await BuildAsync(graph, "zlib", products);
+        await BuildAsync(graph, "libpng", products);
+        Assert.Contains("freetype 2.12.1 ok", await BuildAsync(graph, "freetype", products));
+        if (mode == "all")
+        {
+            // gsl's tarball is not committed; it comes from the shared sources directory.
+            Assert.Contains("J0(5)", await BuildAsync(graph, "gsl", products, "/work/shared/sources"));
+        }
+    }
+}

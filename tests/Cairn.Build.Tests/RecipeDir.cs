@@ -1,0 +1,34 @@
+namespace Cairn.Build.Tests;
+
+/// <summary>A throw-away recipes directory.</summary>
+public sealed class RecipeDir : IDisposable
+{
+    public RecipeDir() => Root = Directory.CreateTempSubdirectory("cairn-recipes-").FullName;
+
+    public string Root { get; }
+
+    public string Add(string name, string yaml, params (string File, string Text)[] files)
+    {
+        var dir = Path.Combine(Root, name);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "recipe.yml"), yaml.ReplaceLineEndings("\n"));
+        foreach (var (file, text) in files) File.WriteAllText(Path.Combine(dir, file), text);
+        return dir;
+    }
+
+    /// <summary>A minimal valid recipe with inline scripts.</summary>
+    public string AddSimple(string name, string version = "1.0", params string[] deps)
+    {
+        var d = deps.Length == 0 ? "" : "dependencies: [" + string.Join(", ", deps) + "]\n";
+        return Add(name, $"name: {name}\nversion: \"{version}\"\n{d}build: |\n  make\n  make install\ncheck: |\n  make check\n");
+    }
+
+    public static string RepoRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "Cairn.slnx"))) dir = Path.GetDirectoryName(dir)!;
+        return dir;
+    }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
