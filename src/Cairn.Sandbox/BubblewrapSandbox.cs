@@ -247,7 +247,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
         Process process;
         try
         {
-            process = Process.Start(psi) ?? throw new CairnException(ErrorCode.SandboxStartFailed, "the sandbox process did not start");
+            process = await StartOnOwnThreadAsync(psi).ConfigureAwait(false);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
@@ -298,6 +298,45 @@ public sealed partial class BubblewrapSandbox : ISandbox
                 UsedCgroup = cgroup is not null,
             };
         }
+    }
+
+    /// <summary>
+    /// --die-with-parent is PR_SET_PDEATHSIG, which fires when the parent *thread* exits. A thread-pool thread
+    /// that forked bwrap may retire mid-build and SIGKILL it, so bwrap is forked from a thread that lives
+    /// exactly as long as bwrap does (and dies with Cairn, which is the point of the flag).
+    /// </summary>
+    private static Task<Process> StartOnOwnThreadAsync(ProcessStartInfo psi)
+    {
+        var started = new TaskCompletionSource<Process>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            Process p;
+            try
+            {
+                p = Process.Start(psi) ?? throw new CairnException(ErrorCode.SandboxStartFailed, "the sandbox process did not start");
+            }
+            catch (Exception e)
+            {
+                started.SetException(e);
+                return;
+            }
+
+            started.SetResult(p);
+            try
+            {
+                p.WaitForExit();
+            }
+            catch (InvalidOperationException)
+            {
+                // Disposed by the runner after exit.
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "cairn-sandbox-parent",
+        };
+        thread.Start();
+        return started.Task;
     }
 
     private async Task WatchAsync(RunState state, SandboxLimits limits, CancellationToken stop)

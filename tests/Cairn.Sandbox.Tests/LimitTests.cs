@@ -97,4 +97,18 @@ public sealed class LimitTests : SandboxTestBase
         Assert.False(result.Succeeded);
         Assert.Contains("No space left", log);
     }
+
+    [Fact]
+    public async Task The_sandbox_survives_the_exit_of_the_thread_that_started_it()
+    {
+        // --die-with-parent fires when bwrap's parent *thread* exits; RunAsync runs synchronously up to its
+        // first await on this short-lived thread.
+        Task<(SandboxResult, string)>? run = null;
+        var thread = new Thread(() => run = RunAsync(Shell("sleep 1; echo alive")));
+        thread.Start();
+        thread.Join();
+        var (result, log) = await run!;
+        Assert.True(result.Succeeded, $"{result.Describe()}\n{log}");
+        Assert.Equal("alive\n", log);
+    }
 }
