@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
@@ -24,7 +25,7 @@ public sealed class PackObjectStore : IObjectStore
     private readonly ConcurrentDictionary<string, SafeFileHandle> _readers = new(StringComparer.Ordinal);
     private readonly Lock _writeLock = new();
     private PackWriter? _writer;
-    private readonly List<string> _flushedSinceOpen = [];
+    private readonly HashSet<string> _loadedPacks = new(StringComparer.Ordinal);
 
     private readonly record struct Location(string Pack, long Offset, int StoredSize, int Size, Codec Codec);
 
@@ -37,11 +38,13 @@ public sealed class PackObjectStore : IObjectStore
         LoadIndexes();
     }
 
+    /// <summary>Loads the indexes of packs not seen yet; other processes add packs while this one runs.</summary>
     private void LoadIndexes()
     {
         foreach (var idx in Directory.EnumerateFiles(_packDir, "*.idx"))
         {
             var pack = Path.GetFileNameWithoutExtension(idx);
+            if (!_loadedPacks.Add(pack)) continue;
             foreach (var (digest, location) in ReadIndex(idx, pack))
             {
                 _index.TryAdd(digest, location);
@@ -89,15 +92,26 @@ public sealed class PackObjectStore : IObjectStore
     {
         if (!_index.TryGetValue(digest, out var loc))
         {
-            throw ObjectCodec.Missing(digest, $"repository packs '{_packDir}'");
+            lock (_loadedPacks)
+            {
+                LoadIndexes();
+            }
+
+            if (!_index.TryGetValue(digest, out loc))
+            {
+                throw ObjectCodec.Missing(digest, $"repository packs '{_packDir}'");
+            }
         }
 
         return ValueTask.FromResult(Read(digest, loc));
     }
 
+    private string PackPath(string pack) =>
+        pack.StartsWith(PackWriter.PendingPrefix, StringComparison.Ordinal) ? Path.Combine(_tmpDir, pack + ".pack") : Path.Combine(_packDir, pack + ".pack");
+
     private byte[] Read(Digest digest, Location loc)
     {
-        var packPath = Path.Combine(_packDir, loc.Pack + ".pack");
+        var packPath = PackPath(loc.Pack);
         SafeFileHandle handle;
         try
         {
@@ -126,22 +140,32 @@ public sealed class PackObjectStore : IObjectStore
             return ValueTask.CompletedTask;
         }
 
-        // Compress outside the lock so that callers on several threads use several cores.
-        var (codec, stored) = ObjectCodec.Compress(content);
-        lock (_writeLock)
+        // Compress outside the lock so that callers on several threads use several cores; into a pooled buffer,
+        // because a fresh array per chunk (up to 2 MiB, on the large-object heap) kept the GC busy.
+        var buffer = ArrayPool<byte>.Shared.Rent(ObjectCodec.MaxStoredLength(content.Length));
+        try
         {
-            if (_index.ContainsKey(digest))
+            var (codec, length) = ObjectCodec.Compress(content.Span, buffer);
+            var stored = codec == Codec.Raw ? content.Span : buffer.AsSpan(0, length);
+            lock (_writeLock)
             {
-                return ValueTask.CompletedTask;
-            }
+                if (_index.ContainsKey(digest))
+                {
+                    return ValueTask.CompletedTask;
+                }
 
-            _writer ??= new PackWriter(_tmpDir);
-            var offset = _writer.Append(digest, codec, stored.Span, content.Length);
-            _index[digest] = new Location(_writer.PendingName, offset, stored.Length, content.Length, codec);
-            if (_writer.Length >= TargetPackSize)
-            {
-                FinishPackLocked();
+                _writer ??= new PackWriter(_tmpDir);
+                var offset = _writer.Append(digest, codec, stored, content.Length);
+                _index[digest] = new Location(_writer.PendingName, offset, stored.Length, content.Length, codec);
+                if (_writer.Length >= TargetPackSize)
+                {
+                    FinishPackLocked();
+                }
             }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
         return ValueTask.CompletedTask;
@@ -201,7 +225,10 @@ public sealed class PackObjectStore : IObjectStore
             _index[kv.Key] = kv.Value with { Pack = name };
         }
 
-        _flushedSinceOpen.Add(name);
+        lock (_loadedPacks)
+        {
+            _loadedPacks.Add(name);
+        }
     }
 
     public async IAsyncEnumerable<ObjectInfo> ListAsync([EnumeratorCancellation] CancellationToken ct)
@@ -335,6 +362,8 @@ public sealed class PackObjectStore : IObjectStore
     /// <summary>One pack being written in tmp/; named by the SHA-256 of its bytes when finished.</summary>
     private sealed class PackWriter
     {
+        public const string PendingPrefix = "pending-";
+
         private readonly string _tempPath;
         private readonly SafeFileHandle _handle;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -342,7 +371,7 @@ public sealed class PackObjectStore : IObjectStore
 
         public PackWriter(string tmpDir)
         {
-            PendingName = "pending-" + Guid.NewGuid().ToString("N");
+            PendingName = PendingPrefix + Guid.NewGuid().ToString("N");
             _tempPath = Path.Combine(tmpDir, PendingName + ".pack");
             _handle = File.OpenHandle(_tempPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
             Write("CPK1"u8);
