@@ -77,7 +77,10 @@ public static class ErrorCodes
 {
     public static string Name(ErrorCode code) => $"CAIRN-E{(int)code:D4}";
 
-    /// <summary>Process exit code: 0 success, 1 internal, 2 usage, 3 not found/conflict, 4 integrity, 5 refused input, 6 I/O.</summary>
+    /// <summary>
+    /// Process exit code (docs/errors.md): 0 success, 1 internal, 2 usage or set-up, 3 not found or conflict,
+    /// 4 integrity, 5 refused input, 6 I/O, 7 a package failed to build or pass its check.
+    /// </summary>
     public static int ExitCode(ErrorCode code) => code switch
     {
         ErrorCode.Internal => 1,
@@ -85,6 +88,13 @@ public static class ErrorCodes
         ErrorCode.ProductNotFound or ErrorCode.ProductExists or ErrorCode.RevisionNotFound or ErrorCode.TagNotFound => 3,
         >= ErrorCode.ObjectMissing and < ErrorCode.ArchiveUnreadable => 4,
         >= ErrorCode.ArchiveUnreadable and < ErrorCode.IoError => 5,
-        _ => 6,
+        >= ErrorCode.IoError and < ErrorCode.SandboxUnavailable => 6,
+        ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid => 2,
+        ErrorCode.SandboxStartFailed => 6,
+        >= ErrorCode.RecipeSyntax and < (ErrorCode)700 => 5,
+        _ => 7,
     };
+
+    /// <summary>Exit code of a build in which at least one package failed its build or check.</summary>
+    public const int BuildFailedExitCode = 7;
 }
