@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real tools (bubblewrap, tar, strace, module systems) and prints
+# "N passed, N failed, N skipped" from the TRX results.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh || exit $?
+
+results=TestResults
+rm -rf "$results"
+dotnet test Cairn.slnx --logger trx --results-directory "$results" "$@"
+status=$?
+
+passed=0 failed=0 skipped=0
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n1)
+  get() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  passed=$((passed + $(get passed)))
+  failed=$((failed + $(get failed)))
+  skipped=$((skipped + $(get notExecuted)))
+done
+
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  # The run failed without a failing test (build error, aborted test host): never report that as success.
+  echo "test run failed before all results were recorded (exit $status)" >&2
+  failed=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
