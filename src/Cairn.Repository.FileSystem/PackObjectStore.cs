@@ -44,12 +44,43 @@ public sealed class PackObjectStore : IObjectStore
         foreach (var idx in Directory.EnumerateFiles(_packDir, "*.idx"))
         {
             var pack = Path.GetFileNameWithoutExtension(idx);
+            // An index whose pack is gone names objects that are not there: leave them out, so verify reports them
+            // missing and the next publish of the same content stores them again.
+            if (!File.Exists(Path.Combine(_packDir, pack + ".pack"))) continue;
             if (!_loadedPacks.Add(pack)) continue;
             foreach (var (digest, location) in ReadIndex(idx, pack))
             {
                 _index.TryAdd(digest, location);
             }
         }
+    }
+
+    /// <summary>Called after taking a repository lock: loads packs other processes added and forgets packs a gc removed.</summary>
+    public ValueTask RefreshAsync(CancellationToken ct)
+    {
+        lock (_writeLock)
+        {
+            lock (_loadedPacks)
+            {
+                var gone = _loadedPacks.Where(p => !File.Exists(Path.Combine(_packDir, p + ".idx")) || !File.Exists(Path.Combine(_packDir, p + ".pack")))
+                    .ToHashSet(StringComparer.Ordinal);
+                if (gone.Count > 0)
+                {
+                    foreach (var kv in _index.Where(kv => gone.Contains(kv.Value.Pack)).ToList()) _index.TryRemove(kv.Key, out _);
+                    foreach (var pack in gone)
+                    {
+                        if (_readers.TryRemove(pack, out var h)) h.Dispose();
+                    }
+
+                    // gc moved the live objects of those packs into new ones; re-read every index so none is missed.
+                    _loadedPacks.Clear();
+                }
+
+                LoadIndexes();
+            }
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     private static List<(Digest, Location)> ReadIndex(string path, string pack)
@@ -417,7 +448,9 @@ public sealed class PackObjectStore : IObjectStore
             try
             {
                 // Pack first, index last: an index is only ever visible beside a complete, fsynced pack.
+                FaultPoints.Hit("pack-written");
                 DurableFile.Commit(_handle, _tempPath, Path.Combine(packDir, name + ".pack"));
+                FaultPoints.Hit("pack-renamed");
                 _entries.Sort((a, b) => a.Digest.CompareTo(b.Digest));
                 const int entry = 32 + 8 + 4 + 4 + 1;
                 var idx = new byte[8 + (_entries.Count * entry) + 32];

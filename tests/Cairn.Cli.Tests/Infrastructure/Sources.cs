@@ -1,0 +1,39 @@
+namespace Cairn.Cli.Tests.Infrastructure;
+
+/// <summary>The real source tarballs the project keeps in ../shared/sources (relative to the repository root).</summary>
+public static class Sources
+{
+    public static string Directory { get; } = Find();
+
+    public static string Hello => Path.Combine(Directory, "hello_2.10.orig.tar.gz");
+    public static string Zlib => Path.Combine(Directory, "zlib_1.2.13.dfsg.orig.tar.bz2");
+    public static string Libpng => Path.Combine(Directory, "libpng1.6_1.6.39.orig.tar.gz");
+    public static string Freetype => Path.Combine(Directory, "freetype_2.12.1+dfsg.orig.tar.xz");
+    public static string Gsl => Path.Combine(Directory, "gsl_2.7.1+dfsg.orig.tar.gz");
+
+    private static string Find()
+    {
+        if (Environment.GetEnvironmentVariable("CAIRN_TEST_SOURCES") is { Length: > 0 } env) return env;
+        // Walk up from the test binaries to the checkout, whose sibling is shared/sources.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared", "sources");
+            if (System.IO.Directory.Exists(candidate)) return candidate;
+        }
+
+        return "/work/shared/sources";
+    }
+
+    /// <summary>Unpacks a source tarball with the real tar and returns its single top directory.</summary>
+    public static async Task<string> UnpackAsync(string tarball, string into, CancellationToken ct)
+    {
+        Assert.True(File.Exists(tarball), $"source tarball '{tarball}' is missing (set CAIRN_TEST_SOURCES to the directory holding it)");
+        Tools.Require("tar");
+        if (tarball.EndsWith(".xz", StringComparison.Ordinal)) Tools.Require("xz");
+        if (tarball.EndsWith(".bz2", StringComparison.Ordinal)) Tools.Require("bzip2");
+        System.IO.Directory.CreateDirectory(into);
+        await Exec.ToolAsync(ct, "tar", "-xf", tarball, "-C", into);
+        var top = System.IO.Directory.GetFileSystemEntries(into);
+        return top.Length == 1 && System.IO.Directory.Exists(top[0]) ? top[0] : into;
+    }
+}
