@@ -3,6 +3,7 @@ using System.Text.Json;
 using Cairn.Core;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
+using Cairn.Repository.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Cairn.Cli;
@@ -10,9 +11,16 @@ namespace Cairn.Cli;
 /// <summary>Options every command shares, and the plumbing that turns them into a repository, output and logging.</summary>
 public static class GlobalOptions
 {
-    public static Option<string?> Repo { get; } = new("--repo")
+    public static Option<string[]> Repo { get; } = new("--repo")
     {
-        Description = "Repository directory (default: $CAIRN_REPO)",
+        Description = "Repository directory, or http(s):// URLs of servers holding it (comma-separated or repeated, tried in order) (default: $CAIRN_REPO)",
+        Recursive = true,
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    public static Option<string?> Proxy { get; } = new("--proxy")
+    {
+        Description = "HTTP proxies for http(s) repositories, tried in order (comma-separated; DIRECT = none) (default: $HTTP_PROXY)",
         Recursive = true,
     };
 
@@ -58,11 +66,34 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
     public ILogger Logger => _loggers.CreateLogger("cairn");
 
     public string RepositoryPath =>
-        parse.GetValue(GlobalOptions.Repo) ?? Environment.GetEnvironmentVariable("CAIRN_REPO")
+        (parse.GetValue(GlobalOptions.Repo) is { Length: > 0 } repos ? string.Join(',', repos) : null)
+        ?? Environment.GetEnvironmentVariable("CAIRN_REPO")
         ?? throw new CairnException(ErrorCode.Usage, "no repository given", "pass --repo PATH or set CAIRN_REPO");
 
+    /// <summary>True when --repo names http(s) servers rather than a directory.</summary>
+    public bool IsRemote => RemoteOptions.IsRemote(RepositoryPath);
+
     public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) =>
-        DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct);
+        IsRemote
+            ? HttpRepository.OpenAsync(RemoteRepositoryOptions(), Time, Logger, ct)
+            : DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct);
+
+    /// <summary>Servers from --repo, proxies from --proxy or HTTP_PROXY, the client cache from the command's --cache or CAIRN_CACHE.</summary>
+    public RemoteOptions RemoteRepositoryOptions()
+    {
+        var cacheOption = parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--cache");
+        var cache = (cacheOption is null ? null : parse.GetValue(cacheOption))
+            ?? Environment.GetEnvironmentVariable("CAIRN_CACHE") ?? HttpRepository.DefaultCacheDirectory;
+        var size = Environment.GetEnvironmentVariable("CAIRN_CACHE_SIZE");
+        return new RemoteOptions
+        {
+            Servers = RemoteOptions.ParseServers([RepositoryPath]),
+            Proxies = RemoteOptions.ParseProxies(parse.GetValue(GlobalOptions.Proxy)
+                ?? Environment.GetEnvironmentVariable("HTTP_PROXY") ?? Environment.GetEnvironmentVariable("http_proxy")),
+            CacheDirectory = cache,
+            CacheMaxBytes = string.IsNullOrEmpty(size) ? new RemoteOptions { Servers = [] }.CacheMaxBytes : RemoteOptions.ParseSize(size),
+        };
+    }
 
     public string CacheDirectory(string? explicitCache) =>
         explicitCache ?? Environment.GetEnvironmentVariable("CAIRN_CACHE") ?? DirectoryRepository.DefaultCacheDirectory(RepositoryPath);

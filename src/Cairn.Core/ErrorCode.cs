@@ -71,6 +71,14 @@ public enum ErrorCode
     RecipeSourceMissing = 607,
     DependencyProductMissing = 608,
     RecipeVariableUnknown = 609,
+
+    // 7xx: remote repositories and distribution (docs/errors.md)
+    RemoteUnavailable = 700,
+    RemoteReadOnly = 701,
+    RemoteInvalidUrl = 702,
+    RemoteContentRejected = 703,
+    RemoteNoPackList = 704,
+    ServeFailed = 705,
 }
 
 public static class ErrorCodes
@@ -92,6 +100,9 @@ public static class ErrorCodes
         ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid => 2,
         ErrorCode.SandboxStartFailed => 6,
         >= ErrorCode.RecipeSyntax and < (ErrorCode)700 => 5,
+        ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl => 2,
+        ErrorCode.RemoteContentRejected => 4,
+        >= ErrorCode.RemoteUnavailable and < (ErrorCode)800 => 6,
         _ => 7,
     };
 

@@ -102,6 +102,11 @@ public sealed record Catalog(int Format, IReadOnlyList<ProductRecord> Products)
 }
 
 /// <summary>One revision of the repository: the root of the whole tree plus the catalog of products.</summary>
+/// <param name="Packs">
+/// Names of every pack in the repository when the revision was written (docs/format/repository.md §6), so a
+/// client of a static web server, which cannot list directories, knows which indexes to fetch. Null in
+/// revisions written before the field existed.
+/// </param>
 public sealed record Manifest(
     int Format,
     string Repository,
@@ -112,7 +117,8 @@ public sealed record Manifest(
     long RootSize,
     Digest Catalog,
     IReadOnlyDictionary<string, long> Tags,
-    string Message);
+    string Message,
+    IReadOnlyList<string>? Packs = null);
 
 public sealed record RepositoryConfig(int Format, string Name, string Platform, DateTimeOffset Created);
 

@@ -77,6 +77,9 @@ public sealed class FileRevisionStore : IRevisionStore
 
     public ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
     {
+        // Every object of this revision is in a pack by now (objects are flushed before the commit lock is taken),
+        // and the head's list is what a client of a static web server reads to find the packs (format §6).
+        manifest = manifest with { Packs = ListPacks() };
         var bytes = CairnJson.Serialize(manifest);
         var revisionPath = RevisionPath(manifest.Revision);
         var previous = File.Exists(HeadPath) ? File.ReadAllBytes(HeadPath) : null;
@@ -113,6 +116,18 @@ public sealed class FileRevisionStore : IRevisionStore
 
         FaultPoints.Hit("after-head");
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Packs with a complete index, sorted: an index only ever exists beside its complete pack.</summary>
+    private List<string> ListPacks()
+    {
+        var packs = Path.Combine(_root, FileSystemLayout.Packs);
+        return Directory.Exists(packs)
+            ? Directory.EnumerateFiles(packs, "*.idx")
+                .Where(idx => File.Exists(Path.ChangeExtension(idx, ".pack")))
+                .Select(Path.GetFileNameWithoutExtension).OfType<string>()
+                .Order(StringComparer.Ordinal).ToList()
+            : [];
     }
 
     public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)

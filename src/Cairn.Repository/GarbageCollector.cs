@@ -44,6 +44,20 @@ public sealed class GarbageCollector(ProductRepository repository)
         }
 
         var result = await repository.Objects.RetainAsync(live.Contains, dryRun, ct).ConfigureAwait(false);
+        if (!dryRun && result.ObjectsDeleted > 0)
+        {
+            // Packs were deleted or rewritten: the head's pack list (what remote clients read, since a static web
+            // server cannot list directories) is stale. A new revision with the same content records the new list.
+            await repository.Revisions.CommitAsync(head with
+            {
+                Revision = head.Revision + 1,
+                Parent = head.Revision,
+                Timestamp = repository.Time.GetUtcNow(),
+                Message = $"gc: repacked ({result.ContainersRewritten} packs rewritten, {result.ObjectsDeleted} objects removed)",
+                Packs = null,
+            }, ct).ConfigureAwait(false);
+        }
+
         return new GcResult(removed, kept.Count, result, dryRun);
     }
 

@@ -19,6 +19,7 @@ public static class CommandCatalog
         History.HistoryCommand.Create(),
         Rollback.RollbackCommand.Create(),
         Tag.TagCommand.Create(),
+        Serve.ServeCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>

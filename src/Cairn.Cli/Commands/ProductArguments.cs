@@ -14,7 +14,11 @@ public static class ProductArguments
 
     public static Option<long?> Revision() => new("--revision", "-r") { Description = "Read this revision instead of the head" };
 
-    public static Option<string?> Cache() => new("--cache") { Description = "Unpacked-object cache directory (default: $CAIRN_CACHE or REPO/cache)" };
+    public static Option<string?> Cache() => new("--cache")
+    {
+        Description = "Cache directory: for a local repository the unpacked-file cache (default: $CAIRN_CACHE or REPO/cache); "
+            + "for an http(s) repository the client cache of verified objects (default: $CAIRN_CACHE or ~/.cache/cairn; size limit $CAIRN_CACHE_SIZE, default 10G)",
+    };
 
     public static ProductRef Parse(string text) => ProductRef.Parse(text);
 }

@@ -15,7 +15,7 @@ public static class ExportCommand
         var closure = new Option<bool>("--with-deps") { Description = "Also export every dependency, transitively" };
         var command = new Command("export", "Write products as a .tar.zst in deployment layout (tar --zstd -xf unpacks it)")
         {
-            products, output, platform, revision, closure,
+            products, output, platform, revision, closure, ProductArguments.Cache(),
         };
         command.SetHandler(async (ctx, ct) =>
         {

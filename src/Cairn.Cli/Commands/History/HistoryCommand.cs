@@ -7,7 +7,7 @@ public static class HistoryCommand
 {
     public static Command Create()
     {
-        var command = new Command("history", "List the kept revisions, newest first");
+        var command = new Command("history", "List the kept revisions, newest first") { ProductArguments.Cache() };
         command.SetHandler(async (ctx, ct) =>
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);

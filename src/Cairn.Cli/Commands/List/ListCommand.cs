@@ -9,7 +9,7 @@ public static class ListCommand
         var name = new Argument<string?>("name") { Description = "Only products with this name", Arity = ArgumentArity.ZeroOrOne };
         var revision = ProductArguments.Revision();
         var tag = new Option<string?>("--tag", "-t") { Description = "Read the revision a tag (channel) points at" };
-        var command = new Command("list", "List published products") { name, revision, tag };
+        var command = new Command("list", "List published products") { name, revision, tag, ProductArguments.Cache() };
         command.SetHandler(async (ctx, ct) =>
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);

@@ -34,7 +34,8 @@ public static class MaterializeCommand
                     $"product {r} is not in revision {manifest.Revision} for {plat}", "run 'cairn list'")).ToList();
             var options = new MaterializeOptions
             {
-                CacheDirectory = ctx.Parse.GetValue(noCache) ? null : ctx.CacheDirectory(ctx.Parse.GetValue(cache)),
+                // A remote repository's verified objects are in the client cache (size-limited); files are written from it.
+                CacheDirectory = ctx.Parse.GetValue(noCache) || ctx.IsRemote ? null : ctx.CacheDirectory(ctx.Parse.GetValue(cache)),
                 Copy = ctx.Parse.GetValue(copy),
             };
             var progress = ctx.Progress("materializing", products.Sum(p => p.Size));

@@ -10,7 +10,7 @@ public static class ShowCommand
         var product = ProductArguments.One();
         var platform = ProductArguments.Platform();
         var revision = ProductArguments.Revision();
-        var command = new Command("show", "Show a product's metadata and files") { product, platform, revision };
+        var command = new Command("show", "Show a product's metadata and files") { product, platform, revision, ProductArguments.Cache() };
         command.SetHandler(async (ctx, ct) =>
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);
@@ -38,6 +38,7 @@ public static class ShowCommand
                 o.WriteLine($"  dependencies: {(record.Dependencies.Count == 0 ? "-" : string.Join(", ", record.Dependencies))}");
                 o.WriteLine($"  tests:        {(record.Tests is { } t ? $"{t.Passed} passed, {t.Failed} failed, {t.Skipped} skipped" : "-")}");
                 o.WriteLine($"  published:    {record.PublishedAt:u} by {record.PublishedBy}");
+                if (record.Log is { } log) o.WriteLine($"  build log:    {log} (in the repository tree)");
                 foreach (var r in record.Replaced ?? [])
                 {
                     o.WriteLine($"  replaced:     {r.At:u} by {r.By} (was {r.PreviousRoot.Abbreviated}): {r.Reason}");

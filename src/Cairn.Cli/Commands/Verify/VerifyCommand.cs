@@ -9,7 +9,7 @@ public static class VerifyCommand
     public static Command Create()
     {
         var full = new Option<bool>("--full") { Description = "Re-read and re-hash every object (default: check presence and sizes)" };
-        var command = new Command("verify", "Check that every kept revision is complete and sound") { full };
+        var command = new Command("verify", "Check that every kept revision is complete and sound") { full, ProductArguments.Cache() };
         command.SetHandler(async (ctx, ct) =>
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);

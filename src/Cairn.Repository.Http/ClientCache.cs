@@ -1,0 +1,303 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Cairn.Repository.IO;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
+
+namespace Cairn.Repository.Http;
+
+/// <summary>
+/// A local cache of verified content shared by every process of a host: objects (decompressed, named by digest)
+/// and pack indexes. Entries appear atomically (written to tmp/, then hard-linked into place, so a process killed
+/// mid-write leaves only a temporary file), are only ever added complete and verified, and are evicted least
+/// recently used first when the size limit is passed. The running total lives in the file <c>usage</c>, updated
+/// under an flock(2) on <c>lock</c>; eviction rescans the directory and corrects it. A failure to write (a full
+/// disk) evicts and, failing that, skips caching: the cache never fails a read.
+/// </summary>
+public sealed class ClientCache : IDisposable
+{
+    /// <summary>Evict down to this share of the limit, so eviction runs rarely.</summary>
+    private const double LowWatermark = 0.8;
+
+    private static readonly TimeSpan StaleTemp = TimeSpan.FromHours(1);
+
+    private readonly string _root;
+    private readonly string _tmp;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly SafeFileHandle _lockFile;
+    private readonly SafeFileHandle _usageFile;
+    private readonly Lock _inProcess = new();
+
+    public ClientCache(string directory, long maxBytes, TimeProvider time, ILogger? logger = null)
+    {
+        _root = Path.GetFullPath(directory);
+        _tmp = Path.Combine(_root, "tmp");
+        MaxBytes = maxBytes;
+        _time = time;
+        _log = logger ?? NullLogger.Instance;
+        Directory.CreateDirectory(_tmp);
+        Directory.CreateDirectory(Path.Combine(_root, "objects"));
+        Directory.CreateDirectory(Path.Combine(_root, "indexes"));
+        _lockFile = File.OpenHandle(Path.Combine(_root, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        _usageFile = File.OpenHandle(Path.Combine(_root, "usage"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        if (RandomAccess.GetLength(_usageFile) < 8)
+        {
+            WithLock(() => WriteUsage(Scan().Sum(e => e.Length)));
+        }
+    }
+
+    public string Root => _root;
+
+    public long MaxBytes { get; }
+
+    public static string ObjectPath(string hex) => Path.Combine("objects", hex[..2], hex);
+
+    public static string IndexPath(string pack) => Path.Combine("indexes", pack + ".idx");
+
+    /// <summary>Bytes the cache holds according to its shared counter.</summary>
+    public long Usage => WithLock(ReadUsage);
+
+    /// <summary>Returns the entry, marking it recently used, or null. The caller verifies it again (the disk may have changed it).</summary>
+    public byte[]? TryRead(string relative)
+    {
+        var path = Path.Combine(_root, relative);
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            try
+            {
+                File.SetLastWriteTimeUtc(path, _time.GetUtcNow().UtcDateTime);
+            }
+            catch (IOException)
+            {
+                // Evicted meanwhile, or read-only: the content read is still good.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+
+            return bytes;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (IOException e)
+        {
+            _log.LogWarning("cache entry {Path} unreadable ({Message}); fetching it again", path, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Removes an entry that failed verification.</summary>
+    public void Remove(string relative)
+    {
+        var path = Path.Combine(_root, relative);
+        try
+        {
+            var length = new FileInfo(path).Length;
+            File.Delete(path);
+            WithLock(() => WriteUsage(Math.Max(0, ReadUsage() - length)));
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>Adds verified content. Best effort: returns false (and logs) when it could not be cached.</summary>
+    public bool Store(string relative, ReadOnlySpan<byte> content)
+    {
+        if (content.Length > MaxBytes * (1 - LowWatermark)) return false;
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            try
+            {
+                return StoreOnce(relative, content);
+            }
+            catch (IOException e)
+            {
+                // Most likely a full file system: make room and try once more, then give up quietly.
+                _log.LogWarning("cannot write cache entry {Entry} ({Message}); evicting", relative, e.Message);
+                try
+                {
+                    WithLock(() => Evict(force: true));
+                }
+                catch (IOException)
+                {
+                }
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                _log.LogWarning("cannot write cache entry {Entry} ({Message})", relative, e.Message);
+                return false;
+            }
+        }
+
+        return false;
+    }
+
+    private bool StoreOnce(string relative, ReadOnlySpan<byte> content)
+    {
+        var path = Path.Combine(_root, relative);
+        if (File.Exists(path)) return true;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = Path.Combine(_tmp, $"{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        try
+        {
+            using (var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                RandomAccess.Write(handle, content, 0);
+            }
+
+            // link(2) publishes the complete file atomically and fails if another process got there first.
+            switch (Native.HardLink(temp, path))
+            {
+                case Native.LinkResult.Exists:
+                    return true;
+                case Native.LinkResult.CrossDevice:
+                    File.Move(temp, path, overwrite: true);
+                    temp = null;
+                    break;
+            }
+        }
+        finally
+        {
+            if (temp is not null) DurableFile.TryDelete(temp);
+        }
+
+        var added = content.Length;
+        WithLock(() =>
+        {
+            var usage = ReadUsage() + added;
+            WriteUsage(usage);
+            if (usage > MaxBytes) Evict(force: false);
+        });
+        return true;
+    }
+
+    private T WithLock<T>(Func<T> action)
+    {
+        lock (_inProcess)
+        {
+            Flock.Lock(_lockFile);
+            try
+            {
+                return action();
+            }
+            finally
+            {
+                Flock.Unlock(_lockFile);
+            }
+        }
+    }
+
+    private void WithLock(Action action) => WithLock(() =>
+    {
+        action();
+        return 0;
+    });
+
+    private long ReadUsage()
+    {
+        Span<byte> b = stackalloc byte[8];
+        return RandomAccess.Read(_usageFile, b, 0) == 8 ? BinaryPrimitives.ReadInt64LittleEndian(b) : 0;
+    }
+
+    private void WriteUsage(long value)
+    {
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(b, value);
+        RandomAccess.Write(_usageFile, b, 0);
+    }
+
+    private List<(string Path, long Length, DateTime Used)> Scan()
+    {
+        var entries = new List<(string, long, DateTime)>();
+        foreach (var sub in new[] { "objects", "indexes" })
+        {
+            var dir = new DirectoryInfo(Path.Combine(_root, sub));
+            if (!dir.Exists) continue;
+            foreach (var f in dir.EnumerateFiles("*", SearchOption.AllDirectories))
+            {
+                try
+                {
+                    entries.Add((f.FullName, f.Length, f.LastWriteTimeUtc));
+                }
+                catch (FileNotFoundException)
+                {
+                    // Evicted by another process while we looked.
+                }
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Deletes least recently used entries down to the low watermark (or to half when the disk is full). Caller holds the lock.</summary>
+    private void Evict(bool force)
+    {
+        var entries = Scan();
+        var total = entries.Sum(e => e.Length);
+        var target = force ? Math.Min((long)(MaxBytes * LowWatermark), total / 2) : (long)(MaxBytes * LowWatermark);
+        var removed = 0;
+        foreach (var (path, length, _) in entries.OrderBy(e => e.Used))
+        {
+            if (total <= target) break;
+            try
+            {
+                File.Delete(path);
+                total -= length;
+                removed++;
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        // Temporaries of processes killed mid-write.
+        var now = _time.GetUtcNow().UtcDateTime;
+        foreach (var temp in new DirectoryInfo(_tmp).EnumerateFiles())
+        {
+            if (now - temp.LastWriteTimeUtc > StaleTemp) DurableFile.TryDelete(temp.FullName);
+        }
+
+        WriteUsage(total);
+        _log.LogInformation("cache {Root}: evicted {Count} entries, {Total} bytes left", _root, removed, total);
+    }
+
+    public void Dispose()
+    {
+        _lockFile.Dispose();
+        _usageFile.Dispose();
+    }
+}
+
+/// <summary>flock(2) with an explicit unlock, held for short critical sections shared between processes.</summary>
+internal static partial class Flock
+{
+    private const int LockEx = 2;
+    private const int LockUn = 8;
+    private const int Eintr = 4;
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static partial int SysFlock(int fd, int operation);
+
+    public static void Lock(SafeFileHandle handle) => Call(handle, LockEx);
+
+    public static void Unlock(SafeFileHandle handle) => Call(handle, LockUn);
+
+    private static void Call(SafeFileHandle handle, int op)
+    {
+        while (SysFlock((int)handle.DangerousGetHandle(), op) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Eintr) throw new IOException($"flock failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+    }
+}

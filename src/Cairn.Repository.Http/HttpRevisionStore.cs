@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Cairn.Core;
+
+namespace Cairn.Repository.Http;
+
+/// <summary>
+/// Read-only revisions of a remote repository: <c>cairn.json</c>, <c>manifest.json</c> (the head) and
+/// <c>revisions/N.json</c>, each a plain file a static web server can serve. A static server cannot list
+/// directories, so the history is read by asking for every revision from 1 to the head (gc'ed ones are 404).
+/// </summary>
+public sealed class HttpRevisionStore : IRevisionStore
+{
+    private readonly RemoteFetcher _fetcher;
+    private readonly RemoteOptions _options;
+    private readonly ConcurrentDictionary<long, Manifest?> _revisions = new();
+    private Manifest? _head;
+
+    private HttpRevisionStore(RemoteFetcher fetcher, RemoteOptions options, RepositoryConfig config)
+    {
+        _fetcher = fetcher;
+        _options = options;
+        Config = config;
+    }
+
+    public static async Task<HttpRevisionStore> OpenAsync(RemoteFetcher fetcher, RemoteOptions options, CancellationToken ct)
+    {
+        var config = await fetcher.FetchAsync(new FetchRequest("cairn.json", 1 << 20),
+            (bytes, where) => CairnJson.Deserialize<RepositoryConfig>(bytes, $"'{where}'"), notFoundIsNull: true, ct).ConfigureAwait(false)
+            ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {string.Join(", ", options.Servers)} (cairn.json is not there)",
+                "check the URL: it names the repository directory as served (the folder holding cairn.json and manifest.json)");
+        if (config.Format != 1)
+        {
+            throw new CairnException(ErrorCode.UnsupportedRepositoryVersion,
+                $"the repository at {options.Servers[0]} has format {config.Format}; this cairn reads format 1", "use a matching cairn release");
+        }
+
+        var store = new HttpRevisionStore(fetcher, options, config);
+        await store.FetchHeadAsync(revalidate: false, ct).ConfigureAwait(false);
+        return store;
+    }
+
+    public RepositoryConfig Config { get; }
+
+    private Manifest Accept(byte[] bytes, string where, long? revision)
+    {
+        var m = CairnJson.Deserialize<Manifest>(bytes, $"manifest '{where}'");
+        if (m.Repository != Config.Name)
+        {
+            throw new CairnException(ErrorCode.ManifestMalformed, $"manifest '{where}' belongs to repository '{m.Repository}', not '{Config.Name}'", "check the server list");
+        }
+
+        if (revision is { } r && m.Revision != r)
+        {
+            throw new CairnException(ErrorCode.ManifestMalformed, $"'{where}' holds revision {m.Revision}, not {r}", "the server's copy is damaged");
+        }
+
+        return m;
+    }
+
+    /// <summary>Fetches manifest.json; <paramref name="revalidate"/> makes proxies check with the server first.</summary>
+    public async Task<Manifest?> FetchHeadAsync(bool revalidate, CancellationToken ct)
+    {
+        _head = await _fetcher.FetchAsync(new FetchRequest("manifest.json", _options.MaxManifestBytes) { Revalidate = revalidate },
+            (bytes, where) => Accept(bytes, where, null), notFoundIsNull: true, ct).ConfigureAwait(false);
+        return _head;
+    }
+
+    /// <summary>The head's pack list, for <see cref="HttpObjectStore"/>.</summary>
+    public async Task<IReadOnlyList<string>?> PacksAsync(bool fresh, CancellationToken ct)
+    {
+        var head = fresh || _head is null ? await FetchHeadAsync(revalidate: fresh, ct).ConfigureAwait(false) : _head;
+        return head?.Packs;
+    }
+
+    public ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => ValueTask.FromResult(_head);
+
+    public async ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct)
+    {
+        if (_head is { } head && head.Revision == revision) return head;
+        if (revision < 1) return null;
+        if (_revisions.TryGetValue(revision, out var known)) return known;
+        var path = $"revisions/{revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+        var m = await _fetcher.FetchAsync(new FetchRequest(path, _options.MaxManifestBytes),
+            (bytes, where) => Accept(bytes, where, revision), notFoundIsNull: true, ct).ConfigureAwait(false);
+        _revisions[revision] = m;
+        return m;
+    }
+
+    public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        var head = _head?.Revision ?? 0;
+        const int window = 16;
+        for (long start = 1; start <= head; start += window)
+        {
+            var batch = Enumerable.Range(0, (int)Math.Min(window, head - start + 1)).Select(i => ReadRevisionAsync(start + i, ct).AsTask()).ToList();
+            foreach (var m in await Task.WhenAll(batch).ConfigureAwait(false))
+            {
+                if (m is not null) yield return m;
+            }
+        }
+    }
+
+    private static CairnException ReadOnly(string what) =>
+        new(ErrorCode.RemoteReadOnly, $"a remote repository is read-only: cannot {what}",
+            "publish, tag, rollback and gc on the repository directory itself (the server's --repo)");
+
+    public Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => throw ReadOnly("commit a revision");
+
+    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) => throw ReadOnly("write objects");
+
+    public ValueTask CommitAsync(Manifest manifest, CancellationToken ct) => throw ReadOnly("commit a revision");
+
+    public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct) => throw ReadOnly("delete a revision");
+}

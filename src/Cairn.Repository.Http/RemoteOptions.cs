@@ -1,0 +1,116 @@
+using Cairn.Core;
+
+namespace Cairn.Repository.Http;
+
+/// <summary>How a remote repository is reached: servers in failover order, proxies, the local cache and the limits.</summary>
+public sealed record RemoteOptions
+{
+    /// <summary>Base URLs of servers holding the same repository (a cairn serve, or a static web server), tried in order.</summary>
+    public required IReadOnlyList<Uri> Servers { get; init; }
+
+    /// <summary>HTTP proxies tried in order for each server; null (DIRECT) means no proxy. Empty: direct only.</summary>
+    public IReadOnlyList<Uri?> Proxies { get; init; } = [];
+
+    /// <summary>Local cache of verified objects and pack indexes; null: no cache.</summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Size limit of the cache; the least recently used entries are evicted beyond it.</summary>
+    public long CacheMaxBytes { get; init; } = 10L << 30;
+
+    /// <summary>One request, from sending it to the last byte of the body.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A server or proxy that failed is tried last for this long, doubling per failure up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Bounds for bodies whose size nothing declares (manifests, revisions, indexes).</summary>
+    public long MaxManifestBytes { get; init; } = 64L << 20;
+
+    public long MaxIndexBytes { get; init; } = 256L << 20;
+
+    /// <summary>Largest object accepted (an index entry declaring more is refused).</summary>
+    public long MaxObjectBytes { get; init; } = 256L << 20;
+
+    /// <summary>Fetch each object from /objects/&lt;digest&gt; (cairn serve only) instead of a range of its pack.</summary>
+    public bool PreferObjectUrls { get; init; }
+
+    /// <summary>Parses a server list: comma-separated http(s) URLs.</summary>
+    public static IReadOnlyList<Uri> ParseServers(IEnumerable<string> values)
+    {
+        var result = new List<Uri>();
+        foreach (var part in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new CairnException(ErrorCode.RemoteInvalidUrl, $"'{part}' is not an http:// or https:// URL", "give server URLs such as https://repo.example.org/cairn, separated by commas");
+            }
+
+            result.Add(uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/"));
+        }
+
+        if (result.Count == 0)
+        {
+            throw new CairnException(ErrorCode.RemoteInvalidUrl, "no server URL given", "pass --repo https://HOST/PATH (several separated by commas)");
+        }
+
+        return result;
+    }
+
+    /// <summary>Parses a proxy list like CVMFS's: entries separated by ',', ';' or '|'; DIRECT means no proxy.</summary>
+    public static IReadOnlyList<Uri?> ParseProxies(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return [];
+        var result = new List<Uri?>();
+        foreach (var part in value.Split([',', ';', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part.Equals("DIRECT", StringComparison.OrdinalIgnoreCase))
+            {
+                result.Add(null);
+                continue;
+            }
+
+            var text = part.Contains("://", StringComparison.Ordinal) ? part : "http://" + part;
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
+            {
+                throw new CairnException(ErrorCode.RemoteInvalidUrl, $"'{part}' is not a proxy URL", "give proxies as http://HOST:PORT (or DIRECT), separated by commas");
+            }
+
+            result.Add(uri);
+        }
+
+        return result;
+    }
+
+    public static bool IsRemote(string repository) =>
+        repository.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || repository.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Parses sizes such as 500M, 10G, 1048576.</summary>
+    public static long ParseSize(string text)
+    {
+        var t = text.Trim();
+        long factor = 1;
+        if (t.Length > 0 && char.IsLetter(t[^1]))
+        {
+            factor = char.ToUpperInvariant(t[^1]) switch
+            {
+                'K' => 1L << 10,
+                'M' => 1L << 20,
+                'G' => 1L << 30,
+                'T' => 1L << 40,
+                _ => 0,
+            };
+            t = t[..^1];
+        }
+
+        if (factor == 0 || !long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n <= 0)
+        {
+            throw new CairnException(ErrorCode.Usage, $"'{text}' is not a size", "write a size such as 500M or 10G");
+        }
+
+        return n * factor;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Cairn.Core;
+using Cairn.Repository;
+using Cairn.Repository.FileSystem;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
+
+namespace Cairn.Server;
+
+public sealed record ServeOptions
+{
+    /// <summary>The repository directory.</summary>
+    public required string RepositoryPath { get; init; }
+
+    /// <summary>Where to listen, e.g. http://127.0.0.1:8080 (port 0 picks a free port).</summary>
+    public string Listen { get; init; } = "http://127.0.0.1:8080";
+
+    /// <summary>How long clients and proxies may reuse manifest.json and cairn.json before asking again.</summary>
+    public TimeSpan ManifestMaxAge { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// Serves a repository directory read-only over HTTP, with the cache semantics of docs/format/repository.md §10:
+/// packs, indexes, revisions and objects are immutable (a year, <c>immutable</c>, strong ETag, ranges); the
+/// manifest has a short lifetime. The same files can be served by any static web server; this server adds
+/// /objects/&lt;digest&gt;, /healthz and /metrics.
+/// </summary>
+public static partial class CairnServer
+{
+    public const string Immutable = "public, max-age=31536000, immutable";
+
+    [GeneratedRegex("^[0-9a-f]{64}$")]
+    private static partial Regex Hex();
+
+    [GeneratedRegex("^[0-9]{16}$")]
+    private static partial Regex RevisionName();
+
+    public static WebApplication Build(ServeOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        var root = Path.GetFullPath(options.RepositoryPath);
+        var configPath = Path.Combine(root, FileSystemLayout.Config);
+        if (!File.Exists(configPath))
+        {
+            throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at '{root}'", "point --repo at a repository directory");
+        }
+
+        if (!Uri.TryCreate(options.Listen, UriKind.Absolute, out var listen) || listen.Scheme != Uri.UriSchemeHttp)
+        {
+            throw new CairnException(ErrorCode.ServeFailed, $"'{options.Listen}' is not a listen address", "use --listen http://ADDRESS:PORT, e.g. http://127.0.0.1:8080 (put TLS in a reverse proxy)");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = root, Args = [] });
+        builder.Logging.ClearProviders();
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.UseUrls(listen.GetLeftPart(UriPartial.Authority));
+        var metrics = new ServerMetrics();
+        builder.Services.AddSingleton(metrics);
+        var app = builder.Build();
+        var packs = Path.Combine(root, FileSystemLayout.Packs);
+        var revisions = Path.Combine(root, FileSystemLayout.Revisions);
+        var store = new Lazy<PackObjectStore>(() => new PackObjectStore(packs, Path.Combine(root, FileSystemLayout.Tmp)));
+        var storeLock = new SemaphoreSlim(1, 1);
+        var shortLived = $"public, max-age={(long)options.ManifestMaxAge.TotalSeconds}";
+
+        // Counts every request once it has been answered; HEAD requests send no body.
+        app.Use(async (context, next) =>
+        {
+            context.Response.OnCompleted(() =>
+            {
+                var kind = context.Items.TryGetValue("kind", out var k) ? (string)k! : "other";
+                var bytes = HttpMethods.IsHead(context.Request.Method) ? 0 : context.Response.ContentLength ?? 0;
+                metrics.Record(kind, context.Request.Method, context.Response.StatusCode, bytes);
+                return Task.CompletedTask;
+            });
+            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            {
+                context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                context.Response.Headers.Allow = "GET, HEAD";
+                return;
+            }
+
+            await next(context);
+        });
+
+        app.MapMethods("/healthz", ["GET", "HEAD"], (HttpContext context) =>
+        {
+            context.Items["kind"] = "health";
+            context.Response.Headers.CacheControl = "no-store";
+            return File.Exists(Path.Combine(root, FileSystemLayout.Head)) ? Results.Text("ok\n") : Results.Text("no manifest\n", statusCode: 503);
+        });
+
+        app.MapMethods("/metrics", ["GET", "HEAD"], (HttpContext context) =>
+        {
+            context.Items["kind"] = "metrics";
+            context.Response.Headers.CacheControl = "no-store";
+            return Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
+        });
+
+        app.MapMethods("/manifest.json", ["GET", "HEAD"], (HttpContext context) =>
+            SmallFile(context, "manifest", Path.Combine(root, FileSystemLayout.Head), shortLived));
+
+        app.MapMethods("/cairn.json", ["GET", "HEAD"], (HttpContext context) =>
+            SmallFile(context, "config", configPath, shortLived));
+
+        app.MapMethods("/revisions/{name}.json", ["GET", "HEAD"], (HttpContext context, string name) =>
+        {
+            context.Items["kind"] = "revision";
+            if (!RevisionName().IsMatch(name)) return Results.NotFound();
+            // A revision above the head is left by a commit that did not finish: not part of the repository.
+            var head = ReadHeadRevision(root);
+            if (head is null || long.Parse(name, CultureInfo.InvariantCulture) > head) return Results.NotFound();
+            return SmallFile(context, "revision", Path.Combine(revisions, name + ".json"), Immutable);
+        });
+
+        app.MapMethods("/packs/{file}", ["GET", "HEAD"], (HttpContext context, string file) =>
+        {
+            var ext = Path.GetExtension(file);
+            var name = Path.GetFileNameWithoutExtension(file);
+            context.Items["kind"] = ext == ".idx" ? "index" : "pack";
+            if ((ext != ".pack" && ext != ".idx") || !Hex().IsMatch(name)) return Results.NotFound();
+            // A pack without its index is unfinished or garbage; an index is only ever visible beside its pack.
+            var pack = Path.Combine(packs, name + ".pack");
+            var idx = Path.Combine(packs, name + ".idx");
+            if (!File.Exists(pack) || !File.Exists(idx)) return Results.NotFound();
+            context.Response.Headers.CacheControl = Immutable;
+            var info = new FileInfo(ext == ".idx" ? idx : pack);
+            // The pack's name is its SHA-256; its index is derived from it, so both ETags are strong.
+            var etag = new EntityTagHeaderValue($"\"{name}{(ext == ".idx" ? "-idx" : "")}\"");
+            return Results.File(info.FullName, "application/octet-stream", lastModified: info.LastWriteTimeUtc, entityTag: etag, enableRangeProcessing: true);
+        });
+
+        app.MapMethods("/objects/{digest}", ["GET", "HEAD"], async (HttpContext context, string digest, CancellationToken ct) =>
+        {
+            context.Items["kind"] = "object";
+            if (!Digest.TryParse(digest, out var d)) return Results.NotFound();
+            var etag = new EntityTagHeaderValue($"\"{digest}\"");
+            byte[] content;
+            try
+            {
+                content = await GetObjectAsync(store, storeLock, d, ct);
+            }
+            catch (CairnException e) when (e.Code == ErrorCode.ObjectMissing)
+            {
+                return Results.NotFound();
+            }
+            catch (CairnException e)
+            {
+                // A corrupt copy is never sent: the client tries another server.
+                app.Logger.LogError("object {Digest}: {Message}", digest, e.Message);
+                return Results.Problem(e.Message, statusCode: StatusCodes.Status500InternalServerError);
+            }
+
+            metrics.ObjectServed();
+            context.Response.Headers.CacheControl = Immutable;
+            return Results.Bytes(content, "application/octet-stream", entityTag: etag, enableRangeProcessing: true);
+        });
+
+        app.MapFallback((HttpContext context) =>
+        {
+            context.Items["kind"] = "other";
+            return Results.NotFound();
+        });
+
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            if (store.IsValueCreated) store.Value.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        });
+        return app;
+    }
+
+    private static async Task<byte[]> GetObjectAsync(Lazy<PackObjectStore> store, SemaphoreSlim refreshLock, Digest digest, CancellationToken ct)
+    {
+        try
+        {
+            return await store.Value.GetAsync(digest, ct);
+        }
+        catch (CairnException e) when (e.Code == ErrorCode.ObjectMissing)
+        {
+            // gc may have repacked since the indexes were read: catch up once, then decide.
+            await refreshLock.WaitAsync(ct);
+            try
+            {
+                await store.Value.RefreshAsync(ct);
+            }
+            finally
+            {
+                refreshLock.Release();
+            }
+
+            return await store.Value.GetAsync(digest, ct);
+        }
+    }
+
+    private static long? ReadHeadRevision(string root)
+    {
+        try
+        {
+            return CairnJson.Deserialize<Manifest>(File.ReadAllBytes(Path.Combine(root, FileSystemLayout.Head)), "manifest").Revision;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A small file read whole, with a strong ETag of its SHA-256 (manifest.json changes in place).</summary>
+    private static IResult SmallFile(HttpContext context, string kind, string path, string cacheControl)
+    {
+        context.Items["kind"] = kind;
+        byte[] bytes;
+        DateTime modified;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+            modified = File.GetLastWriteTimeUtc(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return Results.NotFound();
+        }
+
+        context.Response.Headers.CacheControl = cacheControl;
+        var etag = new EntityTagHeaderValue($"\"{Convert.ToHexStringLower(SHA256.HashData(bytes))}\"");
+        return Results.Bytes(bytes, "application/json", lastModified: modified, entityTag: etag, enableRangeProcessing: true);
+    }
+
+    /// <summary>The addresses actually bound (port 0 resolved), once the app has started.</summary>
+    public static IReadOnlyList<string> Addresses(WebApplication app) =>
+        app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+}
