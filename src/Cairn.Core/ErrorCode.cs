@@ -71,6 +71,12 @@ public enum ErrorCode
     RecipeSourceMissing = 607,
     DependencyProductMissing = 608,
     RecipeVariableUnknown = 609,
+    BuildProductConflict = 610,
+    BuildFailed = 611,
+    CheckFailed = 612,
+    BuildBlocked = 613,
+    TestReportInvalid = 614,
+    BuildEnvironmentMissing = 615,
 
     // 7xx: remote repositories and distribution (docs/errors.md)
     RemoteUnavailable = 700,
@@ -99,6 +105,7 @@ public static class ErrorCodes
         >= ErrorCode.IoError and < ErrorCode.SandboxUnavailable => 6,
         ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid => 2,
         ErrorCode.SandboxStartFailed => 6,
+        ErrorCode.BuildFailed or ErrorCode.CheckFailed or ErrorCode.BuildBlocked => BuildFailedExitCode,
         >= ErrorCode.RecipeSyntax and < (ErrorCode)700 => 5,
         ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl => 2,
         ErrorCode.RemoteContentRejected => 4,

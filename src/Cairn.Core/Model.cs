@@ -47,8 +47,16 @@ public static class Platforms
         }
     }
 
+    /// <summary>Top-level directories of the repository tree that hold other things than products.</summary>
+    public static IReadOnlySet<string> Reserved { get; } = new HashSet<string>(StringComparer.Ordinal) { "modules", "logs" };
+
     public static void Validate(string platform)
     {
+        if (Reserved.Contains(platform))
+        {
+            throw new CairnException(ErrorCode.Usage, $"'{platform}' is reserved in the repository tree and cannot be a platform", "use a name such as linux-x86_64");
+        }
+
         if (!ProductRef.IsValidComponent(platform))
         {
             throw new CairnException(ErrorCode.Usage, $"'{platform}' is not a platform name", "use a name such as linux-x86_64");
@@ -61,6 +69,7 @@ public sealed record TestSummary(int Passed, int Failed, int Skipped, string? Re
 /// <summary>Recorded when a product was replaced on purpose (publish --replace).</summary>
 public sealed record Replacement(Digest PreviousRoot, DateTimeOffset At, string By, string? Reason);
 
+/// <param name="Log">Path in the repository tree of the build log (cairn build), e.g. logs/linux-x86_64/zlib/1.2.13/build.log.</param>
 public sealed record ProductRecord(
     string Platform,
     string Name,
@@ -73,7 +82,8 @@ public sealed record ProductRecord(
     TestSummary? Tests,
     string PublishedBy,
     DateTimeOffset PublishedAt,
-    IReadOnlyList<Replacement>? Replaced = null)
+    IReadOnlyList<Replacement>? Replaced = null,
+    string? Log = null)
 {
     [JsonIgnore]
     public ProductRef Ref => new(Name, Version);

@@ -13,7 +13,19 @@ public sealed record PublishOptions
     public string? PublishedBy { get; init; }
     public bool Replace { get; init; }
     public string? ReplaceReason { get; init; }
+
+    /// <summary>
+    /// Files placed in the repository tree outside the product, in the same revision (e.g. its modulefile and
+    /// build log). They may not lie under a platform directory.
+    /// </summary>
+    public IReadOnlyList<ExtraFile> ExtraFiles { get; init; } = [];
+
+    /// <summary>Path in the repository tree of the product's build log (normally one of <see cref="ExtraFiles"/>).</summary>
+    public string? Log { get; init; }
 }
+
+/// <summary>A host file stored at <paramref name="Path"/> ('/'-separated) in the repository tree.</summary>
+public sealed record ExtraFile(string Path, string HostFile, bool Executable = false);
 
 public enum PublishOutcome { Published, Unchanged, Replaced }
 
@@ -106,6 +118,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
     {
         var platform = options.Platform ?? DefaultPlatform;
         Platforms.Validate(platform);
+        var extras = await StoreExtraFilesAsync(ingest, options.ExtraFiles, ct).ConfigureAwait(false);
         await objects.FlushAsync(ct).ConfigureAwait(false);
         FaultPoints.Hit("after-objects");
 
@@ -124,11 +137,13 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
 
         var now = time.GetUtcNow();
         var record = new ProductRecord(platform, product.Name, product.Version, root.Digest, size, files, options.BuildKey,
-            options.Dependencies, options.Tests, options.PublishedBy ?? DefaultPublisher, now);
+            options.Dependencies, options.Tests, options.PublishedBy ?? DefaultPublisher, now, Log: options.Log);
         var outcome = PublishOutcome.Published;
         if (existing is not null)
         {
-            if (existing.Root == root.Digest)
+            // Identical content is left alone, unless a replacement was asked for to record a new build key (a
+            // rebuild that reproduced the product bit for bit): else the old key would look stale forever.
+            if (existing.Root == root.Digest && (!options.Replace || existing.BuildKey == options.BuildKey))
             {
                 _log.LogInformation("{Product} is already published with identical content", product);
                 return new PublishResult(PublishOutcome.Unchanged, existing, head.Revision, ingest.Files, ingest.Bytes);
@@ -150,10 +165,39 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
 
         var newRoot = await Trees.ReplaceAsync(ingest, TreeEntry.Dir("", head.RootSize, head.Root),
             [platform, product.Name, product.Version], root, ct).ConfigureAwait(false);
+        foreach (var (path, entry) in extras)
+        {
+            if (path[0] == platform || catalog.Products.Any(p => p.Platform == path[0]))
+            {
+                throw new CairnException(ErrorCode.InvalidPath, $"extra file '{string.Join('/', path)}' would lie under platform directory '{path[0]}'",
+                    "place extra files under a top-level directory that is not a platform (e.g. modules/)");
+            }
+
+            newRoot = await Trees.ReplaceAsync(ingest, newRoot, path, entry, ct).ConfigureAwait(false);
+        }
+
         var manifest = await CommitLockedAsync(head, newRoot, catalog.With(record), head.Tags,
             $"{(outcome == PublishOutcome.Replaced ? "replace" : "publish")} {platform}/{product}", ct).ConfigureAwait(false);
         _log.LogInformation("published {Product} as revision {Revision}", product, manifest.Revision);
         return new PublishResult(outcome, record, manifest.Revision, ingest.Files, ingest.Bytes);
+    }
+
+    private static async Task<List<(string[] Path, TreeEntry Entry)>> StoreExtraFilesAsync(Ingest ingest, IReadOnlyList<ExtraFile> files, CancellationToken ct)
+    {
+        var result = new List<(string[], TreeEntry)>();
+        foreach (var file in files)
+        {
+            var parts = file.Path.Split('/');
+            if (parts.Length < 2 || parts.Any(p => TreeCodec.ValidateName(p) is not null))
+            {
+                throw new CairnException(ErrorCode.InvalidPath, $"'{file.Path}' is not a path for an extra file", "use a relative '/'-separated path with at least two parts");
+            }
+
+            await using var stream = File.OpenRead(file.HostFile);
+            result.Add((parts, await ingest.AddFileAsync(parts[^1], stream, stream.Length, file.Executable, ct).ConfigureAwait(false)));
+        }
+
+        return result;
     }
 
     /// <summary>Takes the commit lock and catches up with the objects of revisions committed while we waited for it.</summary>

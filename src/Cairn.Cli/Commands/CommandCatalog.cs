@@ -20,6 +20,8 @@ public static class CommandCatalog
         Rollback.RollbackCommand.Create(),
         Tag.TagCommand.Create(),
         Serve.ServeCommand.Create(),
+        Plan.PlanCommand.Create(),
+        Build.BuildCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>

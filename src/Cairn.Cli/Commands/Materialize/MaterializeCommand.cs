@@ -15,9 +15,10 @@ public static class MaterializeCommand
         var copy = new Option<bool>("--copy") { Description = "Write writable copies instead of read-only hardlinks into the cache" };
         var cache = ProductArguments.Cache();
         var noCache = new Option<bool>("--no-cache") { Description = "Write files directly, without the unpacked-object cache" };
+        var modules = new Option<bool>("--modules") { Description = "Also write each product's modulefile to DEST/modules/<platform>/<name>/<version> (then: module use DEST/modules/<platform>)" };
         var command = new Command("materialize", "Lay products out at DEST/<platform>/<name>/<version>")
         {
-            args, platform, revision, closure, copy, cache, noCache,
+            args, platform, revision, closure, copy, cache, noCache, modules,
         };
         command.SetHandler(async (ctx, ct) =>
         {
@@ -46,9 +47,31 @@ public static class MaterializeCommand
                 result = await materializer.MaterializeAsync(p, destination, options, progress, ct);
             }
 
+            var moduleFiles = new List<string>();
+            if (ctx.Parse.GetValue(modules))
+            {
+                foreach (var p in products)
+                {
+                    var path = $"modules/{p.Platform}/{p.Name}/{p.Version}";
+                    if (await repo.Trees.LookupAsync(manifest.Root, path, ct) is not { IsFile: true } entry) continue;
+                    var target = Path.Combine(Path.GetFullPath(destination), path);
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    await using (var output = new FileStream(target, FileMode.Create, FileAccess.Write))
+                    {
+                        await repo.Trees.CopyContentAsync(entry, output, ct);
+                    }
+
+                    moduleFiles.Add(path);
+                }
+            }
+
             ctx.EndProgress(progress);
-            ctx.Write(new { destination = Path.GetFullPath(destination), products = products.Select(p => p.PathInRepository), result },
-                o => o.WriteLine($"materialized {string.Join(", ", products.Select(p => p.Ref))} into {Path.GetFullPath(destination)}: {result!.Files} files, {Units.Bytes(result.Bytes)} ({result.Linked} linked, {result.Written} written)"));
+            ctx.Write(new { destination = Path.GetFullPath(destination), products = products.Select(p => p.PathInRepository), result, modules = moduleFiles },
+                o =>
+                {
+                    o.WriteLine($"materialized {string.Join(", ", products.Select(p => p.Ref))} into {Path.GetFullPath(destination)}: {result!.Files} files, {Units.Bytes(result.Bytes)} ({result.Linked} linked, {result.Written} written)");
+                    if (moduleFiles.Count > 0) o.WriteLine($"modulefiles: {moduleFiles.Count}; module use {Path.Combine(Path.GetFullPath(destination), "modules", plat)}");
+                });
             return 0;
         });
         return command;

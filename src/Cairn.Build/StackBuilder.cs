@@ -1,0 +1,494 @@
+using System.Text.Json;
+using Cairn.Build.Recipes;
+using Cairn.Core;
+using Cairn.Repository;
+using Cairn.Sandbox;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Cairn.Build;
+
+/// <summary>
+/// Builds a recipes directory into a repository: in dependency order, each package whose build key has no product
+/// yet is unpacked, built and checked in fresh sandboxes that see only the tested products of its dependencies,
+/// and published (with its modulefile and build log, in one revision) only when the check passes. A failure
+/// publishes nothing and blocks everything downstream. See docs/recipes.md, "Building a stack".
+/// </summary>
+public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox, TimeProvider time, ILogger? logger = null)
+{
+    /// <summary>Top-level directory of build logs in the repository tree.</summary>
+    public const string LogsDirectory = "logs";
+
+    /// <summary>Transient build directories inside <see cref="StackOptions.BuildsDirectory"/>.</summary>
+    public const string WorkFolder = ".work";
+
+    private readonly ILogger _log = logger ?? NullLogger.Instance;
+
+    private sealed record Stack(RecipeGraph Graph, string Platform, SourceResolver Sources, StackOptions Options);
+
+    /// <summary>The package's decision: up to date, or build with this key (replacing <see cref="Existing"/>).</summary>
+    private sealed record Decision(Digest Key, ProductRecord? Existing, IReadOnlyList<string> SourceFiles, Platform Platform, ProductRecord? Environment)
+    {
+        public bool UpToDate => Existing?.BuildKey == Key.ToString();
+    }
+
+    public static string LogPathInTree(string platform, string name, string version) => $"{LogsDirectory}/{platform}/{name}/{version}/build.log";
+
+    private Stack Load(StackOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Jobs < 1) throw new CairnException(ErrorCode.Usage, "--jobs must be at least 1");
+        var graph = RecipeGraph.Load(options.RecipesDirectory);
+        if (options.Only.Count > 0) graph = graph.Only(options.Only);
+        var platform = options.Platform ?? repository.DefaultPlatform;
+        Platforms.Validate(platform);
+        var sources = new SourceResolver([SourceResolver.DefaultDirectory(options.RecipesDirectory), .. options.SourceDirectories]);
+        return new Stack(graph, platform, sources, options);
+    }
+
+    /// <summary>What <see cref="BuildAsync"/> would do, and why, without building anything.</summary>
+    public async Task<BuildPlan> PlanAsync(StackOptions options, CancellationToken ct)
+    {
+        var stack = Load(options);
+        var catalog = await repository.CatalogAsync(await repository.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var entries = new Dictionary<string, PlanEntry>(StringComparer.Ordinal);
+        var result = new List<PlanEntry>();
+        foreach (var recipe in stack.Graph.TopologicalOrder)
+        {
+            var deps = stack.Graph.TransitiveDependencies(recipe.Name);
+            var failing = deps.Where(d => entries[d.Name].Action == PlanAction.Error).Select(d => d.Name).ToList();
+            var waits = deps.Where(d => entries[d.Name].Action is PlanAction.Build or PlanAction.After).Select(d => d.Name).ToList();
+            PlanEntry entry;
+            if (failing.Count > 0)
+            {
+                entry = new PlanEntry(recipe.Name, recipe.Version, PlanAction.Blocked, $"blocked by {string.Join(", ", failing)}",
+                    Code: ErrorCodes.Name(ErrorCode.BuildBlocked));
+            }
+            else if (waits.Count > 0)
+            {
+                entry = new PlanEntry(recipe.Name, recipe.Version, PlanAction.After,
+                    $"after {string.Join(", ", waits)}: the build key needs {(waits.Count == 1 ? "its new product" : "their new products")}", Waits: waits);
+            }
+            else
+            {
+                try
+                {
+                    var products = deps.ToDictionary(d => d.Name, d => Find(catalog, stack.Platform, d)!, StringComparer.Ordinal);
+                    var decision = await DecideAsync(stack, recipe, products, catalog, ct).ConfigureAwait(false);
+                    entry = decision.UpToDate
+                        ? new PlanEntry(recipe.Name, recipe.Version, PlanAction.UpToDate, "up to date", decision.Key.ToString(), decision.Existing!.BuildKey)
+                        : new PlanEntry(recipe.Name, recipe.Version, PlanAction.Build, BuildReason(decision) + LastFailure(stack, recipe, decision.Key),
+                            decision.Key.ToString(), decision.Existing?.BuildKey);
+                }
+                catch (CairnException e)
+                {
+                    entry = new PlanEntry(recipe.Name, recipe.Version, PlanAction.Error, Describe(e), Code: e.CodeName);
+                }
+            }
+
+            entries[recipe.Name] = entry;
+            result.Add(entry);
+        }
+
+        return new BuildPlan(stack.Platform, options.Site, options.DeploymentRoot, result);
+    }
+
+    /// <summary>Builds what is not up to date. Failures are results, not exceptions; cancellation throws.</summary>
+    public async Task<StackBuildResult> BuildAsync(StackOptions options, IBuildMonitor? monitor, CancellationToken ct)
+    {
+        var stack = Load(options);
+        var started = time.GetTimestamp();
+        var stop = 0;
+        using var slots = new SemaphoreSlim(options.Jobs);
+        var tasks = new Dictionary<string, Task<PackageResult>>(StringComparer.Ordinal);
+        foreach (var recipe in stack.Graph.TopologicalOrder)
+        {
+            var deps = stack.Graph.DirectDependencies(recipe.Name).Select(d => tasks[d.Name]).ToArray();
+            tasks[recipe.Name] = RunAsync(recipe, deps);
+        }
+
+        async Task<PackageResult> RunAsync(Recipe recipe, Task<PackageResult>[] deps)
+        {
+            await Task.Yield();
+            var depResults = await Task.WhenAll(deps).ConfigureAwait(false);
+            PackageResult result;
+            if (depResults.Where(d => !d.Ok).ToList() is { Count: > 0 } bad)
+            {
+                var roots = bad.SelectMany(d => d.Status == PackageStatus.Blocked ? d.BlockedBy : d.Status == PackageStatus.Failed ? [d.Name] : [])
+                    .Distinct().Order(StringComparer.Ordinal).ToList();
+                result = roots.Count == 0
+                    ? NotStarted(recipe)
+                    : new PackageResult
+                    {
+                        Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.Blocked, BlockedBy = roots,
+                        Reason = $"blocked by {string.Join(", ", roots)}", Code = ErrorCodes.Name(ErrorCode.BuildBlocked),
+                    };
+            }
+            else
+            {
+                await slots.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    result = Volatile.Read(ref stop) != 0 ? NotStarted(recipe) : await BuildOneAsync(stack, recipe, monitor, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    slots.Release();
+                }
+
+                if (result.Status == PackageStatus.Failed && !options.KeepGoing) Volatile.Write(ref stop, 1);
+            }
+
+            monitor?.Finished(result);
+            return result;
+        }
+
+        var results = await Task.WhenAll(tasks.Values).ConfigureAwait(false);
+        return new StackBuildResult(stack.Platform, results, time.GetElapsedTime(started));
+    }
+
+    private static PackageResult NotStarted(Recipe recipe) => new()
+    {
+        Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.NotStarted,
+        Reason = "not started: an earlier package failed (--keep-going builds what does not depend on it)",
+    };
+
+    private static ProductRecord? Find(Catalog catalog, string platform, Recipe recipe) =>
+        catalog.Find(platform, new ProductRef(recipe.Name, recipe.Version));
+
+    private static string Describe(CairnException e) => e.Hint is null ? e.Message : $"{e.Message} ({e.Hint})";
+
+    private static string BuildReason(Decision d) => d.Existing is null
+        ? "not published yet"
+        : $"build key changed (published {d.Existing.BuildKey![..12]}, now {d.Key.ToString()[..12]}): the rebuild replaces it, recorded";
+
+    /// <summary>Everything that decides whether a package is up to date. Throws for what prevents building it.</summary>
+    private async Task<Decision> DecideAsync(Stack stack, Recipe recipe, IReadOnlyDictionary<string, ProductRecord> deps, Catalog catalog, CancellationToken ct)
+    {
+        var (environment, platform) = await EnvironmentAsync(stack, recipe, catalog, ct).ConfigureAwait(false);
+        var sources = recipe.Sources.Select(s => stack.Sources.Resolve(recipe, s)).ToList();
+        ModuleFile.Validate(recipe);
+        var key = BuildKey.Compute(stack.Graph, recipe,
+            new BuildKeyInputs(platform, deps.ToDictionary(kv => kv.Key, kv => kv.Value.Root, StringComparer.Ordinal), environment?.Root));
+        var existing = Find(catalog, stack.Platform, recipe);
+        var decision = new Decision(key, existing, sources, platform, environment);
+        if (existing is null || decision.UpToDate) return decision;
+        if (existing.BuildKey is null)
+        {
+            throw new CairnException(ErrorCode.BuildProductConflict,
+                $"{recipe.Id} ({stack.Platform}) is published without a build key (by hand or imported); cairn build does not replace it",
+                "give the recipe a new version, or replace the product by hand with 'cairn publish --replace --reason'");
+        }
+
+        if (stack.Options.WhenKeyChanged == ChangedKeyPolicy.Refuse)
+        {
+            throw new CairnException(ErrorCode.BuildProductConflict,
+                $"{recipe.Id} ({stack.Platform}) is published with build key {existing.BuildKey[..12]}, but its inputs now give {key.ToString()[..12]}, and --no-replace is set",
+                "give the recipe a new version, or build without --no-replace to rebuild and replace it (recorded)");
+        }
+
+        return decision;
+    }
+
+    /// <summary>The build environment product (a root file system), if the recipe names one, and the platform it gives.</summary>
+    private async Task<(ProductRecord? Record, Platform Platform)> EnvironmentAsync(Stack stack, Recipe recipe, Catalog catalog, CancellationToken ct)
+    {
+        if (recipe.BuildEnvironment is not { } name) return (null, Platform.Detect());
+        var candidates = catalog.Products.Where(p => p.Platform == stack.Platform &&
+            (name.Contains('/', StringComparison.Ordinal) ? $"{p.Name}/{p.Version}" == name : p.Name == name)).ToList();
+        if (candidates.Count != 1)
+        {
+            throw new CairnException(ErrorCode.BuildEnvironmentMissing,
+                candidates.Count == 0
+                    ? $"{recipe.File}: the build environment '{name}' is not published for {stack.Platform}"
+                    : $"{recipe.File}: the build environment '{name}' is ambiguous: {string.Join(", ", candidates.Select(c => c.Ref))}",
+                candidates.Count == 0 ? "import a root file system as that product (cairn import rootfs.tar.gz --as NAME/VERSION)" : "name it as NAME/VERSION");
+        }
+
+        // The platform comes from the environment's own os-release, read from the repository without unpacking it.
+        var env = candidates[0];
+        foreach (var path in new[] { "etc/os-release", "usr/lib/os-release" })
+        {
+            if (await repository.Trees.LookupAsync(env.Root, path, ct).ConfigureAwait(false) is not { IsFile: true } file) continue;
+            using var buffer = new MemoryStream();
+            await repository.Trees.CopyContentAsync(file, buffer, ct).ConfigureAwait(false);
+            var scratch = Directory.CreateTempSubdirectory("cairn-osrelease-");
+            try
+            {
+                Directory.CreateDirectory(Path.Combine(scratch.FullName, "etc"));
+                await File.WriteAllBytesAsync(Path.Combine(scratch.FullName, "etc", "os-release"), buffer.ToArray(), ct).ConfigureAwait(false);
+                return (env, Platform.Detect(scratch.FullName));
+            }
+            finally
+            {
+                scratch.Delete(recursive: true);
+            }
+        }
+
+        throw new CairnException(ErrorCode.BuildEnvironmentMissing, $"{recipe.File}: the build environment {env.Ref} has no etc/os-release; it is not a root file system");
+    }
+
+    private string LastFailure(Stack stack, Recipe recipe, Digest key)
+    {
+        var dir = Path.Combine(stack.Options.BuildsDirectory, recipe.Name, recipe.Version);
+        if (!Directory.Exists(dir)) return "";
+        foreach (var record in Directory.GetDirectories(dir).Order(StringComparer.Ordinal).Reverse())
+        {
+            try
+            {
+                var failure = JsonSerializer.Deserialize<FailureRecord>(File.ReadAllBytes(Path.Combine(record, "build.json")), CairnJson.Options);
+                if (failure?.BuildKey == key.ToString()) return $"; the last build with this key failed ({failure.Reason}), log: {Path.Combine(record, "build.log")}";
+            }
+            catch (Exception e) when (e is IOException or JsonException)
+            {
+                _log.LogDebug(e, "ignoring unreadable build record {Record}", record);
+            }
+        }
+
+        return "";
+    }
+
+    private async Task<PackageResult> BuildOneAsync(Stack stack, Recipe recipe, IBuildMonitor? monitor, CancellationToken ct)
+    {
+        var started = time.GetTimestamp();
+        var startedAt = time.GetUtcNow();
+        var catalog = await repository.CatalogAsync(await repository.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var deps = stack.Graph.TransitiveDependencies(recipe.Name);
+        Decision decision;
+        try
+        {
+            var products = deps.ToDictionary(d => d.Name, d => Find(catalog, stack.Platform, d) ?? throw new CairnException(ErrorCode.DependencyProductMissing,
+                $"{recipe.Id} needs {d.Id}, which is not published for {stack.Platform}", "build it first"), StringComparer.Ordinal);
+            decision = await DecideAsync(stack, recipe, products, catalog, ct).ConfigureAwait(false);
+        }
+        catch (CairnException e)
+        {
+            return Failed(recipe, e.Code, Describe(e), null, time.GetElapsedTime(started), null);
+        }
+
+        if (decision.UpToDate)
+        {
+            return new PackageResult
+            {
+                Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.UpToDate, Reason = "up to date",
+                BuildKey = decision.Key.ToString(), Product = decision.Existing!.Root, Tests = decision.Existing.Tests,
+                RepositoryLog = decision.Existing.Log, Duration = time.GetElapsedTime(started),
+            };
+        }
+
+        monitor?.Started(recipe, BuildReason(decision));
+        _log.LogInformation("building {Recipe}: {Reason}", recipe.Id, BuildReason(decision));
+        var work = Directory.CreateDirectory(Path.Combine(stack.Options.BuildsDirectory, WorkFolder, $"{recipe.Name}-{recipe.Version}-{Guid.NewGuid():N}")).FullName;
+        var logFile = Path.Combine(work, "build.log");
+        var layout = new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.Site, decision.Platform);
+        PackageResult? result = null;
+        string failurePhase = "prepare";
+        try
+        {
+            using (var live = monitor?.LiveLog(recipe))
+            await using (var file = new FileStream(logFile, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16))
+            using (var log = new TeeStream(file, live))
+            {
+                log.WriteLine($"== cairn build {recipe.Id}: {BuildReason(decision)}");
+                log.WriteLine($"== build key {decision.Key}, platform {decision.Platform} ({stack.Platform}), prefix {layout.PrefixOf(recipe.Name, recipe.Version)}");
+                var materializer = new Materializer(repository.Trees);
+                var materializeOptions = new MaterializeOptions { CacheDirectory = stack.Options.CacheDirectory };
+                var depsRoot = Path.Combine(work, "deps");
+                var depPaths = new List<(Recipe, string)>();
+                foreach (var dep in deps.Reverse())
+                {
+                    var record = Find(catalog, stack.Platform, dep)!;
+                    await materializer.MaterializeAsync(record, depsRoot, materializeOptions, null, ct).ConfigureAwait(false);
+                    depPaths.Add((dep, Path.Combine(depsRoot, record.Platform, record.Name, record.Version)));
+                    log.WriteLine($"== dependency {dep.Id}: product {record.Root.Abbreviated} at {layout.PrefixOf(dep.Name, dep.Version)} (read-only)");
+                }
+
+                string? rootFs = null;
+                if (decision.Environment is { } env)
+                {
+                    var envRoot = Path.Combine(work, "environment");
+                    await materializer.MaterializeAsync(env, envRoot, materializeOptions, null, ct).ConfigureAwait(false);
+                    rootFs = Path.Combine(envRoot, env.Platform, env.Name, env.Version);
+                    log.WriteLine($"== build environment {env.Ref}: {env.Root.Abbreviated}");
+                }
+
+                var paths = new BuildPaths(
+                    Directory.CreateDirectory(Path.Combine(work, "workspace")).FullName,
+                    Directory.CreateDirectory(Path.Combine(work, "prefix")).FullName,
+                    decision.SourceFiles, depPaths);
+                var checkDuration = TimeSpan.Zero;
+                foreach (var phase in new[] { BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check })
+                {
+                    failurePhase = phase.ToString().ToLowerInvariant();
+                    monitor?.Started(recipe, failurePhase);
+                    log.WriteLine($"== {failurePhase}");
+                    log.Flush();
+                    var spec = BuildSteps.Create(recipe, phase, layout, paths, stack.Options.Limits, rootFs, stack.Options.SourceDateEpoch);
+                    var run = await sandbox.RunAsync(spec, log, ct).ConfigureAwait(false);
+                    log.WriteLine($"== {failurePhase}: {run.Describe()} after {run.Duration.TotalSeconds:0.0} s");
+                    if (!run.Succeeded)
+                    {
+                        var code = phase == BuildPhase.Check ? ErrorCode.CheckFailed : ErrorCode.BuildFailed;
+                        result = Failed(recipe, code, $"{failurePhase}: {run.Describe()}", decision.Key, time.GetElapsedTime(started), null);
+                        break;
+                    }
+
+                    if (phase == BuildPhase.Check) checkDuration = run.Duration;
+                }
+
+                TestSummary? tests = null;
+                var reports = TestReport.Find(paths.Workspace);
+                if (result is null)
+                {
+                    failurePhase = "check";
+                    tests = TestReport.Summarize(0, reports, checkDuration);
+                    log.WriteLine($"== tests: {tests.Passed} passed, {tests.Failed} failed, {tests.Skipped} skipped ({tests.Report})");
+                    if (tests.Failed > 0)
+                    {
+                        result = Failed(recipe, ErrorCode.CheckFailed, $"check: the JUnit reports list {tests.Failed} failed test(s)", decision.Key, time.GetElapsedTime(started), null);
+                    }
+                }
+
+                if (result is not null)
+                {
+                    log.WriteLine($"== FAILED: {result.Reason}; nothing is published");
+                }
+                else
+                {
+                    failurePhase = "publish";
+                    log.WriteLine($"== publishing {recipe.Id} ({stack.Platform})");
+                    log.Flush();
+                    file.Flush(flushToDisk: false);
+                    result = await PublishAsync(stack, recipe, decision, paths, logFile, reports, tests!, work, started, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (CairnException e)
+        {
+            result = Failed(recipe, e.Code, $"{failurePhase}: {Describe(e)}", decision.Key, time.GetElapsedTime(started), null);
+            AppendToLog(logFile, $"== FAILED: {result.Reason}; nothing is published");
+        }
+        catch (OperationCanceledException)
+        {
+            AppendToLog(logFile, "== cancelled; nothing is published");
+            KeepFailure(stack, recipe, decision.Key, "cancelled", null, work, startedAt);
+            throw;
+        }
+        finally
+        {
+            if (result is not { Status: PackageStatus.Failed } || !stack.Options.KeepFailedWork)
+            {
+                DeleteTree(Path.Combine(work, "workspace"));
+                DeleteTree(Path.Combine(work, "prefix"));
+                DeleteTree(Path.Combine(work, "deps"));
+                DeleteTree(Path.Combine(work, "environment"));
+            }
+        }
+
+        if (result.Status == PackageStatus.Failed)
+        {
+            var kept = KeepFailure(stack, recipe, decision.Key, result.Reason, result.Code, work, startedAt);
+            result = result with { LogFile = kept };
+            _log.LogWarning("{Recipe} failed: {Reason}; log: {Log}", recipe.Id, result.Reason, kept);
+        }
+        else
+        {
+            DeleteTree(work);
+        }
+
+        return result;
+    }
+
+    private async Task<PackageResult> PublishAsync(Stack stack, Recipe recipe, Decision decision, BuildPaths paths, string logFile,
+        IReadOnlyList<string> reports, TestSummary tests, string work, long started, CancellationToken ct)
+    {
+        var moduleFile = Path.Combine(work, "modulefile");
+        var directDeps = stack.Graph.DirectDependencies(recipe.Name);
+        await File.WriteAllTextAsync(moduleFile, ModuleFile.Generate(recipe, stack.Platform, paths.Prefix, directDeps, decision.Key.ToString()), ct).ConfigureAwait(false);
+        var logPath = LogPathInTree(stack.Platform, recipe.Name, recipe.Version);
+        var logDir = logPath[..logPath.LastIndexOf('/')];
+        var extras = new List<ExtraFile>
+        {
+            new(ModuleFile.PathInTree(stack.Platform, recipe.Name, recipe.Version), moduleFile),
+            new(logPath, logFile),
+        };
+        extras.AddRange(reports.Select(r => new ExtraFile($"{logDir}/{TestReport.JunitFolder}/{Path.GetFileName(r)}", r)));
+        var published = await repository.PublishDirectoryAsync(new ProductRef(recipe.Name, recipe.Version), paths.Prefix, new PublishOptions
+        {
+            Platform = stack.Platform,
+            BuildKey = decision.Key.ToString(),
+            Dependencies = [.. directDeps.Select(d => d.Id)],
+            Tests = tests,
+            PublishedBy = stack.Options.Publisher ?? stack.Options.Site,
+            Replace = decision.Existing is not null,
+            ReplaceReason = decision.Existing is null ? null : $"rebuilt: build key changed (was {decision.Existing.BuildKey})",
+            ExtraFiles = extras,
+            Log = logPath,
+        }, null, ct).ConfigureAwait(false);
+        _log.LogInformation("published {Recipe} as revision {Revision}", recipe.Id, published.Revision);
+        return new PackageResult
+        {
+            Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.Built, Reason = BuildReason(decision),
+            BuildKey = decision.Key.ToString(), Product = published.Product.Root, Revision = published.Revision,
+            Replaced = published.Outcome == PublishOutcome.Replaced, Tests = tests, RepositoryLog = logPath,
+            Duration = time.GetElapsedTime(started),
+        };
+    }
+
+    private static PackageResult Failed(Recipe recipe, ErrorCode code, string reason, Digest? key, TimeSpan duration, string? logFile) => new()
+    {
+        Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.Failed, Reason = reason, Code = ErrorCodes.Name(code),
+        BuildKey = key?.ToString(), Duration = duration, LogFile = logFile,
+    };
+
+    /// <summary>A failed build's record: REPO/builds/NAME/VERSION/STAMP/{build.json,build.log} (+ its work, if kept).</summary>
+    public sealed record FailureRecord(string Name, string Version, string? BuildKey, string Reason, string? Code, string Site, string Platform, DateTimeOffset StartedAt);
+
+    private string KeepFailure(Stack stack, Recipe recipe, Digest key, string reason, string? code, string work, DateTimeOffset startedAt)
+    {
+        var parent = Path.Combine(stack.Options.BuildsDirectory, recipe.Name, recipe.Version);
+        var target = Path.Combine(parent, $"{startedAt:yyyyMMdd'T'HHmmss'Z'}-{key.ToString()[..8]}");
+        if (Directory.Exists(target)) target += "-" + Guid.NewGuid().ToString("N")[..6];
+        Directory.CreateDirectory(parent);
+        Directory.Move(work, target);
+        var record = new FailureRecord(recipe.Name, recipe.Version, key.ToString(), reason, code, stack.Options.Site, stack.Platform, startedAt);
+        File.WriteAllBytes(Path.Combine(target, "build.json"), JsonSerializer.SerializeToUtf8Bytes(record, CairnJson.Indented));
+        foreach (var old in Directory.GetDirectories(parent).Order(StringComparer.Ordinal).Reverse().Skip(Math.Max(1, stack.Options.FailedRecordsToKeep)))
+        {
+            DeleteTree(old);
+        }
+
+        return Path.Combine(target, "build.log");
+    }
+
+    private static void AppendToLog(string logFile, string line)
+    {
+        try
+        {
+            File.AppendAllText(logFile, line + "\n");
+        }
+        catch (IOException)
+        {
+            // The log is best effort once the build has failed.
+        }
+    }
+
+    /// <summary>Deletes a build tree; builds may leave read-only directories, which are made writable first.</summary>
+    internal static void DeleteTree(string path)
+    {
+        if (!Directory.Exists(path)) return;
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            foreach (var dir in Directory.EnumerateDirectories(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            {
+                if (new DirectoryInfo(dir).LinkTarget is null) File.SetUnixFileMode(dir, File.GetUnixFileMode(dir) | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
+            Directory.Delete(path, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using System.CommandLine;
+using Cairn.Build;
+using Cairn.Repository.FileSystem;
+
+namespace Cairn.Cli.Commands.Build;
+
+/// <summary>Arguments shared by 'cairn plan' and 'cairn build'.</summary>
+public sealed class StackArguments
+{
+    public Argument<string> Recipes { get; } = new("recipes") { Description = "Recipes directory: one folder per package holding recipe.yml" };
+
+    public Option<string[]> Sources { get; } = new("--sources") { Description = "Another source directory (repeatable); RECIPES/sources is always searched first", AllowMultipleArgumentsPerToken = true };
+
+    public Option<string[]> Only { get; } = new("--only") { Description = "Only these packages and what they need (repeatable)", AllowMultipleArgumentsPerToken = true };
+
+    public Option<string> Site { get; } = new("--site") { Description = "Site name (CODE-RADE's SITE)", DefaultValueFactory = _ => "generic" };
+
+    public Option<string> DeploymentRoot { get; } = new("--deployment-root") { Description = "Deployment root (CODE-RADE's CVMFS_DIR); products are built for ROOT/SITE/OS/ARCH/NAME/VERSION", DefaultValueFactory = _ => "/cvmfs/cairn" };
+
+    public Option<string?> Platform { get; } = ProductArguments.Platform();
+
+    public Option<bool> NoReplace { get; } = new("--no-replace") { Description = "Refuse (instead of rebuilding and replacing) a NAME/VERSION published with another build key" };
+
+    public void AddTo(Command command)
+    {
+        command.Arguments.Add(Recipes);
+        command.Options.Add(Sources);
+        command.Options.Add(Only);
+        command.Options.Add(Site);
+        command.Options.Add(DeploymentRoot);
+        command.Options.Add(Platform);
+        command.Options.Add(NoReplace);
+    }
+
+    public StackOptions Options(CliContext ctx)
+    {
+        var parse = ctx.Parse;
+        var root = parse.GetValue(DeploymentRoot)!;
+        if (!root.StartsWith('/'))
+        {
+            throw new Core.CairnException(Core.ErrorCode.Usage, $"--deployment-root '{root}' is not an absolute path", "e.g. --deployment-root /cvmfs/cairn.example.org");
+        }
+
+        return new StackOptions
+        {
+            RecipesDirectory = Path.GetFullPath(parse.GetValue(Recipes)!),
+            SourceDirectories = [.. (parse.GetValue(Sources) ?? []).Select(Path.GetFullPath)],
+            Only = parse.GetValue(Only) ?? [],
+            Site = parse.GetValue(Site)!,
+            DeploymentRoot = root,
+            Platform = parse.GetValue(Platform),
+            WhenKeyChanged = parse.GetValue(NoReplace) ? ChangedKeyPolicy.Refuse : ChangedKeyPolicy.Replace,
+            BuildsDirectory = Path.Combine(Path.GetFullPath(ctx.RepositoryPath), "builds"),
+            CacheDirectory = ctx.CacheDirectory(null),
+        };
+    }
+}

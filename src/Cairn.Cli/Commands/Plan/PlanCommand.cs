@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Cairn.Build;
+using Cairn.Cli.Commands.Build;
+using Cairn.Sandbox;
+
+namespace Cairn.Cli.Commands.Plan;
+
+public static class PlanCommand
+{
+    public static Command Create()
+    {
+        var stack = new StackArguments();
+        var command = new Command("plan", "Show what 'cairn build' would build, in order, and why");
+        stack.AddTo(command);
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var options = stack.Options(ctx);
+            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            var plan = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).PlanAsync(options, ct);
+            ctx.Write(plan, o =>
+            {
+                var width = plan.Packages.Select(p => p.Name.Length + p.Version.Length + 1).DefaultIfEmpty(8).Max();
+                foreach (var p in plan.Packages)
+                {
+                    var action = p.Action switch
+                    {
+                        PlanAction.UpToDate => "up to date",
+                        PlanAction.Build => "build",
+                        PlanAction.After => "build?",
+                        PlanAction.Blocked => "blocked",
+                        _ => "error",
+                    };
+                    var detail = p.Action == PlanAction.UpToDate ? $"key {p.BuildKey![..12]}" : p.Code is null ? p.Reason : $"{p.Code}: {p.Reason}";
+                    o.WriteLine($"{$"{p.Name}/{p.Version}".PadRight(width)}  {action,-10}  {detail}");
+                }
+
+                o.WriteLine($"{plan.Packages.Count} packages for {plan.Platform} at {plan.DeploymentRoot}/{plan.Site}: {plan.ToBuild} to build, " +
+                            $"{plan.Packages.Count(p => p.Action == PlanAction.UpToDate)} up to date, " +
+                            $"{plan.Packages.Count(p => p.Action is PlanAction.Blocked or PlanAction.Error)} cannot build");
+            });
+            return plan.Packages.Any(p => p.Action is PlanAction.Error or PlanAction.Blocked) ? Core.ErrorCodes.BuildFailedExitCode : 0;
+        });
+        return command;
+    }
+}
