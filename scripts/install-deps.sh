@@ -9,7 +9,7 @@ packages=(
   build-essential pkg-config   # the example stack's builds
   tar gzip bzip2 xz-utils zstd # real tarballs in tests
   strace              # fsync fault injection in tests
-  environment-modules tcl      # modulefiles (Lmod conflicts with it in Debian: see scripts/install-lmod.sh if present)
+  environment-modules tcl      # modulefiles; Lmod comes from scripts/install-lmod.sh below
 )
 
 missing=()
@@ -28,3 +28,8 @@ if ((${#missing[@]})); then
 fi
 
 command -v dotnet >/dev/null || { echo "install-deps: the .NET 10 SDK is required (https://dot.net)" >&2; exit 2; }
+
+# Lmod beside environment-modules (the Debian packages conflict): unpacked, not installed.
+if [ "$(id -u)" = 0 ]; then
+  bash "$(dirname "$0")/install-lmod.sh"
+fi
