@@ -10,6 +10,7 @@ packages=(
   tar gzip bzip2 xz-utils zstd # real tarballs in tests
   strace              # fsync fault injection in tests
   environment-modules tcl      # modulefiles; Lmod comes from scripts/install-lmod.sh below
+  postgresql          # the coordination store's PostgreSQL backend in tests (scripts/start-postgres.sh)
 )
 
 missing=()
