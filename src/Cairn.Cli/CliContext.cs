@@ -65,8 +65,11 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
 
     public ILogger Logger => _loggers.CreateLogger("cairn");
 
+    /// <summary>A repository a command takes as an argument (cairn mount REPO …) rather than through --repo.</summary>
+    public string? RepositoryOverride { get; set; }
+
     public string RepositoryPath =>
-        (parse.GetValue(GlobalOptions.Repo) is { Length: > 0 } repos ? string.Join(',', repos) : null)
+        RepositoryOverride ?? (parse.GetValue(GlobalOptions.Repo) is { Length: > 0 } repos ? string.Join(',', repos) : null)
         ?? Environment.GetEnvironmentVariable("CAIRN_REPO")
         ?? throw new CairnException(ErrorCode.Usage, "no repository given", "pass --repo PATH or set CAIRN_REPO");
 

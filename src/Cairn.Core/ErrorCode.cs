@@ -85,6 +85,15 @@ public enum ErrorCode
     RemoteContentRejected = 703,
     RemoteNoPackList = 704,
     ServeFailed = 705,
+
+    // 8xx: the read-only mount (docs/errors.md)
+    MountUnavailable = 800,
+    MountPermissionDenied = 801,
+    MountPointInvalid = 802,
+    MountFailed = 803,
+    NotMounted = 804,
+    MountReadFailed = 805,
+    UnmountFailed = 806,
 }
 
 public static class ErrorCodes
@@ -110,6 +119,9 @@ public static class ErrorCodes
         ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl => 2,
         ErrorCode.RemoteContentRejected => 4,
         >= ErrorCode.RemoteUnavailable and < (ErrorCode)800 => 6,
+        ErrorCode.MountUnavailable or ErrorCode.MountPermissionDenied or ErrorCode.MountPointInvalid => 2,
+        ErrorCode.NotMounted => 3,
+        >= ErrorCode.MountFailed and < (ErrorCode)900 => 6,
         _ => 7,
     };
 

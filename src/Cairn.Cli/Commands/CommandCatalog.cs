@@ -22,6 +22,8 @@ public static class CommandCatalog
         Serve.ServeCommand.Create(),
         Plan.PlanCommand.Create(),
         Build.BuildCommand.Create(),
+        Mount.MountCommand.Create(),
+        Unmount.UnmountCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>
