@@ -11,6 +11,8 @@ packages=(
   strace              # fsync fault injection in tests
   environment-modules tcl      # modulefiles; Lmod comes from scripts/install-lmod.sh below
   postgresql          # the coordination store's PostgreSQL backend in tests (scripts/start-postgres.sh)
+  nginx               # distribution tests: the repository served as plain files (tests start it themselves)
+  squid               # distribution tests: a caching HTTP proxy between clients and servers (tests start it)
 )
 
 missing=()
@@ -25,7 +27,17 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start nginx and squid themselves on free loopback ports: keep the packages from starting system
+  # services (nginx would hold port 80, squid 3128) for the duration of the install.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+  fi
+  status=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  [ "$own_policy" = 1 ] && rm -f "$policy"
+  [ "$status" = 0 ] || exit "$status"
 fi
 
 command -v dotnet >/dev/null || { echo "install-deps: the .NET 10 SDK is required (https://dot.net)" >&2; exit 2; }

@@ -155,6 +155,9 @@ public sealed class ClientCache : IDisposable
                 RandomAccess.Write(handle, content, 0);
             }
 
+            // Recency is the modification time, always from the injected clock (reads touch it the same way).
+            File.SetLastWriteTimeUtc(temp, _time.GetUtcNow().UtcDateTime);
+
             // link(2) publishes the complete file atomically and fails if another process got there first.
             switch (Native.HardLink(temp, path))
             {

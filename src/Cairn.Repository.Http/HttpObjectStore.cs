@@ -143,6 +143,12 @@ public sealed class HttpObjectStore : IObjectStore
 
     private async Task<byte[]> FetchFromPackAsync(Digest digest, PackLocation loc, CancellationToken ct)
     {
+        if (loc.StoredSize == 0)
+        {
+            // An empty record has no bytes to ask for (and "bytes=N-(N-1)" is not a range).
+            return ObjectCodec.Decode(loc.Codec, [], loc.Size, digest, $"pack {loc.Pack}");
+        }
+
         var request = new FetchRequest($"packs/{loc.Pack}.pack", loc.StoredSize) { Range = (loc.Offset, loc.StoredSize) };
         return (await _fetcher.FetchAsync(request, (stored, where) => ObjectCodec.Decode(loc.Codec, stored, loc.Size, digest, where), notFoundIsNull: false, ct)
             .ConfigureAwait(false))!;
