@@ -280,7 +280,13 @@ public sealed class MountFaultTests
 /// <summary>Wraps a store; while <see cref="Hang"/> is set, fetches never complete (an unreachable origin without a time-out).</summary>
 public sealed class HangingStore(IObjectStore inner) : IObjectStore
 {
-    public volatile bool Hang;
+    private volatile bool _hang;
+
+    public bool Hang
+    {
+        get => _hang;
+        set => _hang = value;
+    }
 
     public ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct) => inner.ContainsAsync(digest, ct);
 
