@@ -5,8 +5,36 @@ using Cairn.Cli.Tests.Infrastructure;
 namespace Cairn.Cli.Tests;
 
 /// <summary>Damage to packs and indexes is found by verify and by materialize, with the documented codes and the products it breaks.</summary>
-public sealed class CorruptionTests : CliTest
+public sealed class CorruptionTests(CorruptionTests.Pristine pristine) : CliTest, IClassFixture<CorruptionTests.Pristine>
 {
+    /// <summary>zlib then hello published once; every test damages its own copy.</summary>
+    public sealed class Pristine : IAsyncLifetime, IDisposable
+    {
+        private readonly TempDir _temp = new("cairn-corrupt-pristine");
+
+        public string Repo => _temp.File("repo");
+
+        /// <summary>The pack files the hello publish added (the zlib ones came before).</summary>
+        public IReadOnlyList<string> HelloPacks { get; private set; } = [];
+
+        public async Task InitializeAsync()
+        {
+            var ct = CancellationToken.None;
+            var hello = await Sources.UnpackAsync(Sources.Hello, _temp.Sub("hello"), ct);
+            var zlib = await Sources.UnpackAsync(Sources.Zlib, _temp.Sub("zlib"), ct);
+            var repo = await TestRepository.CreateAsync(Repo, ct);
+            await repo.OkAsync(ct, "publish", "zlib/1.2.13", zlib);
+            var before = PackNames(repo.PacksDirectory);
+            await repo.OkAsync(ct, "publish", "hello/2.10", hello);
+            HelloPacks = PackNames(repo.PacksDirectory).Except(before).ToList();
+            await repo.VerifyFullOkAsync(ct);
+        }
+
+        public Task DisposeAsync() => Task.CompletedTask;
+
+        public void Dispose() => _temp.Dispose();
+    }
+
     private const int IndexEntry = 32 + 8 + 4 + 4 + 1;
 
     private sealed record Damaged(TempDir Temp, TestRepository Repo, string Pack, IndexRecord Victim);
@@ -88,21 +116,16 @@ public sealed class CorruptionTests : CliTest
     private async Task<Damaged> SetUpAsync(string label)
     {
         var temp = new TempDir("cairn-corrupt-" + label);
-        var hello = await Sources.UnpackAsync(Sources.Hello, temp.Sub("hello"), Ct);
-        var zlib = await Sources.UnpackAsync(Sources.Zlib, temp.Sub("zlib"), Ct);
-        var repo = await TestRepository.CreateAsync(temp.File("repo"), Ct);
-        await repo.OkAsync(Ct, "publish", "zlib/1.2.13", zlib);
-        var packsBefore = PackNames(repo);
-        await repo.OkAsync(Ct, "publish", "hello/2.10", hello);
+        await Exec.ToolAsync(Ct, "cp", "-a", pristine.Repo, temp.File("repo"));
+        var repo = new TestRepository(temp.File("repo"));
         // The biggest pack the hello publish added holds its file content (the other holds trees and the catalog).
-        var pack = PackNames(repo).Except(packsBefore).OrderByDescending(p => new FileInfo(p + ".pack").Length).First();
+        var pack = pristine.HelloPacks.Select(p => Path.Combine(repo.PacksDirectory, p)).OrderByDescending(p => new FileInfo(p + ".pack").Length).First();
         var victim = ReadIndex(pack + ".idx").MaxBy(e => e.Stored)!;
-        await repo.VerifyFullOkAsync(Ct);
         return new Damaged(temp, repo, pack, victim);
     }
 
-    private static List<string> PackNames(TestRepository repo) =>
-        Directory.EnumerateFiles(repo.PacksDirectory, "*.pack").Select(p => p[..^".pack".Length]).ToList();
+    private static List<string> PackNames(string packs) =>
+        Directory.EnumerateFiles(packs, "*.pack").Select(p => Path.GetFileName(p)[..^".pack".Length]).ToList();
 
     private static List<IndexRecord> ReadIndex(string path)
     {

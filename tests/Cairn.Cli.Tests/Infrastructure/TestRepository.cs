@@ -12,7 +12,8 @@ public sealed record RepoState(long Head, int Revisions, string Products, string
 /// <summary>A repository made with `cairn init` in a temp directory, driven only through the CLI.</summary>
 public sealed class TestRepository
 {
-    private TestRepository(string path) => Path = path;
+    /// <summary>Wraps an existing repository directory.</summary>
+    public TestRepository(string path) => Path = path;
 
     public string Path { get; }
 
@@ -46,8 +47,11 @@ public sealed class TestRepository
 
     public async Task<RepoState> StateAsync(CancellationToken ct)
     {
-        var history = await OkAsync(ct, "history", "--json");
-        var list = await OkAsync(ct, "list", "--json");
+        // Read-only commands take no lock: run both at once.
+        var historyTask = OkAsync(ct, "history", "--json");
+        var listTask = OkAsync(ct, "list", "--json");
+        var history = await historyTask;
+        var list = await listTask;
         using var h = JsonDocument.Parse(history.Stdout);
         using var l = JsonDocument.Parse(list.Stdout);
         var products = l.RootElement.GetProperty("products").EnumerateArray()
