@@ -94,6 +94,18 @@ public enum ErrorCode
     NotMounted = 804,
     MountReadFailed = 805,
     UnmountFailed = 806,
+
+    // 9xx: coordination between sites: claims, leases, site tokens, coherence (docs/coordination.md)
+    SiteUnknown = 900,
+    TokenInvalid = 901,
+    TokenRevoked = 902,
+    TokenOutOfScope = 903,
+    CapabilityMismatch = 904,
+    ClaimLost = 905,
+    LeaseLost = 906,
+    PromotionRefused = 907,
+    CoordinationSchemaTooNew = 908,
+    CoordinationUnavailable = 909,
 }
 
 public static class ErrorCodes
@@ -122,6 +134,9 @@ public static class ErrorCodes
         ErrorCode.MountUnavailable or ErrorCode.MountPermissionDenied or ErrorCode.MountPointInvalid => 2,
         ErrorCode.NotMounted => 3,
         >= ErrorCode.MountFailed and < (ErrorCode)900 => 6,
+        ErrorCode.SiteUnknown or ErrorCode.ClaimLost or ErrorCode.LeaseLost or ErrorCode.PromotionRefused => 3,
+        ErrorCode.CoordinationUnavailable => 6,
+        >= ErrorCode.SiteUnknown and < (ErrorCode)1000 => 2,
         _ => 7,
     };
 
