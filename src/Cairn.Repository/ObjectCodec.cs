@@ -9,7 +9,7 @@ public enum Codec : byte
     Zstd = 1,
 }
 
-/// <summary>Compression of single objects: zstd level 3, or raw when zstd saves less than 3%.</summary>
+/// <summary>Compression of single objects: zstd level 3, or raw when zstd saves less than 3%. Uses the system libzstd when present.</summary>
 public static class ObjectCodec
 {
     public const int Level = 3;
@@ -22,18 +22,40 @@ public static class ObjectCodec
 
     public static (Codec Codec, ReadOnlyMemory<byte> Stored) Compress(ReadOnlyMemory<byte> content)
     {
+        var buffer = new byte[MaxStoredLength(content.Length)];
+        var (codec, written) = Compress(content.Span, buffer);
+        return codec == Codec.Zstd ? (codec, buffer.AsMemory(0, written)) : (Codec.Raw, content);
+    }
+
+    /// <summary>Size of a destination buffer that <see cref="Compress(ReadOnlySpan{byte}, Span{byte})"/> always fits into.</summary>
+    public static int MaxStoredLength(int contentLength) => Compressor.GetCompressBound(contentLength);
+
+    /// <summary>
+    /// Compresses into a caller-owned buffer (at least <see cref="MaxStoredLength"/> bytes), so the hot path of
+    /// publish allocates nothing per object. On <see cref="Codec.Raw"/> the caller stores <paramref name="content"/> itself.
+    /// </summary>
+    public static (Codec Codec, int Length) Compress(ReadOnlySpan<byte> content, Span<byte> destination)
+    {
         if (content.Length < 64)
         {
-            return (Codec.Raw, content);
+            return (Codec.Raw, content.Length);
         }
 
-        var compressor = t_compressor ??= new Compressor(Level);
-        var bound = Compressor.GetCompressBound(content.Length);
-        var buffer = new byte[bound];
-        var written = compressor.Wrap(content.Span, buffer);
+        int written;
+        if (NativeZstd.Available)
+        {
+            written = NativeZstd.Compress(content, destination, Level);
+            if (written < 0) return (Codec.Raw, content.Length);
+        }
+        else
+        {
+            var compressor = t_compressor ??= new Compressor(Level);
+            written = compressor.Wrap(content, destination);
+        }
+
         return written < content.Length - (content.Length / 32)
-            ? (Codec.Zstd, buffer.AsMemory(0, written))
-            : (Codec.Raw, content);
+            ? (Codec.Zstd, written)
+            : (Codec.Raw, content.Length);
     }
 
     /// <summary>Decodes and verifies; <paramref name="expectedSize"/> bounds the output so a hostile object cannot expand without limit.</summary>
@@ -47,6 +69,14 @@ public static class ObjectCodec
                 break;
             case Codec.Zstd:
                 content = new byte[expectedSize];
+                if (NativeZstd.Available)
+                {
+                    var n = NativeZstd.Decompress(stored, content, out var error);
+                    if (n < 0) throw Corrupt(digest, where, $"zstd: {error}");
+                    if (n != expectedSize) throw Corrupt(digest, where, $"decompressed to {n} bytes, expected {expectedSize}");
+                    break;
+                }
+
                 try
                 {
                     var decompressor = t_decompressor ??= new Decompressor();
