@@ -25,6 +25,9 @@ public abstract class CoordinationStoreConformance : IAsyncLifetime
     /// <summary>A new store (own connections) on this test's database; not migrated.</summary>
     protected abstract ICoordinationStore NewStore(TimeProvider time);
 
+    /// <summary>Runs SQL on this test's database directly, to set up states the interface cannot make.</summary>
+    protected abstract Task ExecuteSqlAsync(string sql);
+
     public async Task InitializeAsync()
     {
         await CreateDatabaseAsync();
@@ -77,6 +80,16 @@ public abstract class CoordinationStoreConformance : IAsyncLifetime
         Assert.Equal(before, await others[0].GetAppliedMigrationsAsync(None));
         Assert.Equal(before, await Store.GetAppliedMigrationsAsync(None));
         Assert.NotNull(await Store.GetSiteAsync("a", None));
+    }
+
+    [Fact]
+    public async Task ADatabaseMigratedByANewerCairnIsRefused()
+    {
+        await ExecuteSqlAsync("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from_the_future', 0)");
+        await using var store = NewStore(Time);
+        var e = await Assert.ThrowsAsync<CairnException>(() => store.MigrateAsync(None));
+        Assert.Equal(ErrorCode.CoordinationSchemaTooNew, e.Code);
+        Assert.Contains("999", e.Message, StringComparison.Ordinal);
     }
 
     // ---- sites and tokens

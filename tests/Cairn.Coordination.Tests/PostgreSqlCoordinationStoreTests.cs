@@ -46,5 +46,13 @@ public sealed class PostgreSqlCoordinationStoreTests : CoordinationStoreConforma
         await command.ExecuteNonQueryAsync();
     }
 
+    protected override async Task ExecuteSqlAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     protected override ICoordinationStore NewStore(TimeProvider time) => new PostgreSqlCoordinationStore(ConnectionString, time);
 }

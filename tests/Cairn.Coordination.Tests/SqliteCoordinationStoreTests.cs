@@ -24,6 +24,15 @@ public sealed class SqliteCoordinationStoreTests : CoordinationStoreConformance
 
     protected override ICoordinationStore NewStore(TimeProvider time) => new SqliteCoordinationStore(DatabasePath, time);
 
+    protected override async Task ExecuteSqlAsync(string sql)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DatabasePath}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
     [Fact]
     public async Task TheDatabaseIsInWalMode()
     {
