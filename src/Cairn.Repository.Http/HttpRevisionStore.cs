@@ -108,7 +108,16 @@ public sealed class HttpRevisionStore : IRevisionStore
 
     public Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => throw ReadOnly("commit a revision");
 
-    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) => throw ReadOnly("write objects");
+    /// <summary>Readers take the shared lock to keep a local gc away; a remote repository has no local gc, so sharing is free.</summary>
+    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) =>
+        exclusive ? throw ReadOnly("collect garbage") : Task.FromResult<IAsyncDisposable>(NoLock.Instance);
+
+    private sealed class NoLock : IAsyncDisposable
+    {
+        public static NoLock Instance { get; } = new();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 
     public ValueTask CommitAsync(Manifest manifest, CancellationToken ct) => throw ReadOnly("commit a revision");
 
