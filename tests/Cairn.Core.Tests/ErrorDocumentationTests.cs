@@ -43,6 +43,7 @@ public partial class ErrorDocumentationTests
         Assert.Equal(401, (int)ErrorCode.DurabilityFailure);
         Assert.Equal(500, (int)ErrorCode.SandboxUnavailable);
         Assert.Equal(604, (int)ErrorCode.RecipeCycle);
+        Assert.Equal(905, (int)ErrorCode.ClaimLost);
     }
 
     [Theory]
@@ -53,5 +54,8 @@ public partial class ErrorDocumentationTests
     [InlineData(ErrorCode.NoSpace, 6)]
     [InlineData(ErrorCode.SandboxUnavailable, 2)]
     [InlineData(ErrorCode.RecipeCycle, 5)]
+    [InlineData(ErrorCode.TokenOutOfScope, 2)]
+    [InlineData(ErrorCode.ClaimLost, 3)]
+    [InlineData(ErrorCode.CoordinationUnavailable, 6)]
     public void ExitCodesFollowTheDocumentedTable(ErrorCode code, int exit) => Assert.Equal(exit, ErrorCodes.ExitCode(code));
 }
