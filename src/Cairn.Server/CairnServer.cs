@@ -28,7 +28,7 @@ public sealed record ServeOptions
 }
 
 /// <summary>
-/// Serves a repository directory read-only over HTTP, with the cache semantics of docs/format/repository.md §10:
+/// Serves a repository directory read-only over HTTP, with the cache semantics of docs/format/repository.md §10 (Serving over HTTP):
 /// packs, indexes, revisions and objects are immutable (a year, <c>immutable</c>, strong ETag, ranges); the
 /// manifest has a short lifetime. The same files can be served by any static web server; this server adds
 /// /objects/&lt;digest&gt;, /healthz and /metrics.
