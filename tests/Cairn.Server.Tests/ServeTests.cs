@@ -92,10 +92,11 @@ public sealed class ServeTests(ServedRepository served) : IClassFixture<ServedRe
     }
 
     [Fact]
-    public async Task TheManifestLifetimeIsConfigurable()
+    public async Task TheManifestLifetimeIsConfigurableAndSigtermStopsTheServer()
     {
         await using var serve = await CairnServe.StartAsync(served.Repo, "--manifest-max-age", "7");
         using var manifest = await Http.GetAsync($"{serve.Url}/manifest.json");
         Assert.Equal(TimeSpan.FromSeconds(7), manifest.Headers.CacheControl!.MaxAge);
+        Assert.Equal(0, await serve.TerminateAsync());
     }
 }

@@ -33,6 +33,17 @@ public abstract class ServerProcess : IAsyncDisposable
 
     public bool Running => Process is { HasExited: false };
 
+    /// <summary>Sends SIGTERM (as systemd or docker stop would) and returns the exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        var p = Process!;
+        var r = await Exec.RunAsync(["kill", "-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await p.WaitForExitAsync(cts.Token);
+        return p.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         GC.SuppressFinalize(this);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Cairn.Core;
 using Cairn.Server;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Cairn.Cli.Commands.Serve;
@@ -59,9 +60,10 @@ public static class ServeCommand
                 // One line a script (or a test) can wait for: the address actually bound.
                 ctx.Out.WriteLine($"serving {Path.GetFullPath(ctx.RepositoryPath)} on {string.Join(", ", CairnServer.Addresses(app))}");
                 ctx.Out.Flush();
+                // Until Ctrl-C or SIGTERM: the host's console lifetime handles both and stops the application.
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, ct);
+                    await app.WaitForShutdownAsync(ct);
                 }
                 catch (OperationCanceledException)
                 {
