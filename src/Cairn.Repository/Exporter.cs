@@ -14,7 +14,7 @@ public sealed class Exporter(TreeWalker trees)
     {
         await using var zstd = new CompressionStream(output, ObjectCodec.Level, leaveOpen: true);
         zstd.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, Environment.ProcessorCount);
-        await using (var tar = new TarWriter(zstd, TarEntryFormat.Pax, leaveOpen: true))
+        await using (var tar = new TarWriter(zstd, TarEntryFormat.Gnu, leaveOpen: true))
         {
             var directories = new HashSet<string>(StringComparer.Ordinal);
             foreach (var product in products.OrderBy(p => p.PathInRepository, StringComparer.Ordinal))
@@ -54,18 +54,21 @@ public sealed class Exporter(TreeWalker trees)
         }
     }
 
-    private static PaxTarEntry Entry(TarEntryType type, string name, int mode, DateTimeOffset mtime) =>
-        new(type, name, new Dictionary<string, string>
-        {
-            // Whole seconds only: sub-second PAX times would differ between exports of the same product.
-            ["mtime"] = mtime.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
-        })
+    // GNU format, not PAX: .NET names PAX header entries after the process id, which would make two exports of
+    // the same product differ. GNU long-name entries have fixed names; all times are the whole-second publish time.
+    private static GnuTarEntry Entry(TarEntryType type, string name, int mode, DateTimeOffset mtime)
+    {
+        var time = DateTimeOffset.FromUnixTimeSeconds(mtime.ToUnixTimeSeconds());
+        return new GnuTarEntry(type, name)
         {
             Mode = (UnixFileMode)mode,
             Uid = 0,
             Gid = 0,
             UserName = "root",
             GroupName = "root",
-            ModificationTime = DateTimeOffset.FromUnixTimeSeconds(mtime.ToUnixTimeSeconds()),
+            ModificationTime = time,
+            AccessTime = time,
+            ChangeTime = time,
         };
+    }
 }

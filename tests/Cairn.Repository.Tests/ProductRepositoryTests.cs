@@ -159,7 +159,8 @@ public sealed class ProductRepositoryTests : IDisposable
         var trees = Enumerable.Range(0, 6).Select(i => MakeTree($"t{i}", $"flavour {i}")).ToList();
         await Task.WhenAll(trees.Select(async (tree, i) =>
         {
-            await using var repo = await OpenAsync();
+            // Real time: waiting for the commit lock polls with TimeProvider delays, which a frozen fake clock never ends.
+            await using var repo = await DirectoryRepository.OpenAsync(_dir.Sub("repo"), TimeProvider.System, null, TimeSpan.FromSeconds(60), default);
             await repo.PublishDirectoryAsync(new ProductRef($"pkg{i}", "1"), tree, new PublishOptions(), null, default);
         }));
         await using var check = await OpenAsync();
@@ -212,5 +213,19 @@ public sealed class ProductRepositoryTests : IDisposable
         await repo.PublishDirectoryAsync(new ProductRef("big", "2"), tree, new PublishOptions(), null, default);
         var added = Directory.GetFiles(_dir.Sub("repo/packs"), "*.pack").Sum(f => new FileInfo(f).Length) - packsBefore;
         Assert.True(added < Chunker.MaxSize + 64 * 1024, $"a one-byte change stored {added} new bytes");
+    }
+
+    [Fact]
+    public async Task ExportIsByteForByteReproducible()
+    {
+        await using var repo = await InitAsync();
+        var r = await repo.PublishDirectoryAsync(new ProductRef("tool", "1.0"), MakeTree("src"), new PublishOptions(), null, default);
+        var first = new MemoryStream();
+        var second = new MemoryStream();
+        await new Exporter(repo.Trees).ExportAsync([r.Product], first, default);
+        _time.Advance(TimeSpan.FromHours(1));
+        await new Exporter(repo.Trees).ExportAsync([r.Product], second, default);
+        Assert.True(first.Length > 0);
+        Assert.Equal(first.ToArray(), second.ToArray());
     }
 }
