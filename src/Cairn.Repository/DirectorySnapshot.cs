@@ -73,7 +73,10 @@ public static class DirectorySnapshot
 
         var results = new TreeEntry[files.Count];
         long done = 0;
-        await Parallel.ForEachAsync(Enumerable.Range(0, files.Count),
+        // Largest files first: a big file is chunked and compressed on one core, so one left for last would
+        // leave the other cores idle at the end of the publish.
+        var order = Enumerable.Range(0, files.Count).OrderByDescending(i => files[i].Stat.Size).ToList();
+        await Parallel.ForEachAsync(order,
             new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount },
             async (i, token) =>
             {

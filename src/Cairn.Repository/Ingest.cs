@@ -88,7 +88,17 @@ public sealed class Ingest(IObjectStore store)
     {
         try
         {
-            await source.ReadExactlyAsync(buffer, ct).ConfigureAwait(false);
+            if (source is FileStream { IsAsync: false })
+            {
+                // A synchronous file handle: ReadAsync would only queue the same pread to the thread pool, a
+                // hop per read that cost more than reading a small file (publish runs one task per core anyway).
+                ct.ThrowIfCancellationRequested();
+                source.ReadExactly(buffer.Span);
+            }
+            else
+            {
+                await source.ReadExactlyAsync(buffer, ct).ConfigureAwait(false);
+            }
         }
         catch (EndOfStreamException e)
         {

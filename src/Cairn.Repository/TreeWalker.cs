@@ -59,7 +59,7 @@ public sealed class TreeWalker(IObjectStore store)
                 throw new CairnException(ErrorCode.ObjectSizeMismatch, $"object {file.Digest} holds {data.Length} bytes, the tree says {file.Size}", "run 'cairn verify --full'");
             }
 
-            await destination.WriteAsync(data, ct).ConfigureAwait(false);
+            await WriteAsync(destination, data, ct).ConfigureAwait(false);
             return;
         }
 
@@ -74,13 +74,26 @@ public sealed class TreeWalker(IObjectStore store)
             }
 
             total += length;
-            await destination.WriteAsync(data, ct).ConfigureAwait(false);
+            await WriteAsync(destination, data, ct).ConfigureAwait(false);
         }
 
         if (total != file.Size)
         {
             throw new CairnException(ErrorCode.ObjectSizeMismatch, $"chunks of {file.Digest} add up to {total} bytes, the tree says {file.Size}", "run 'cairn verify --full'");
         }
+    }
+
+    private static ValueTask WriteAsync(Stream destination, byte[] data, CancellationToken ct)
+    {
+        if (destination is FileStream { IsAsync: false })
+        {
+            // A synchronous file handle: WriteAsync would queue the same pwrite to the thread pool, a hop per object.
+            ct.ThrowIfCancellationRequested();
+            destination.Write(data);
+            return ValueTask.CompletedTask;
+        }
+
+        return destination.WriteAsync(data, ct);
     }
 
     /// <summary>Returns a copy of the tree at <paramref name="root"/> with <paramref name="path"/> set to <paramref name="replacement"/> (null removes it).</summary>
