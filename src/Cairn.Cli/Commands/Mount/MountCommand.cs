@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Cairn.Core;
 using Cairn.Fuse;
 
@@ -57,6 +58,17 @@ public static class MountCommand
                 FsName = "cairn:" + ctx.RepositoryPath,
             };
             if (ctx.Parse.GetValue(threads) > 0) options = options with { Threads = ctx.Parse.GetValue(threads) };
+            // SIGTERM (systemd, kill) and SIGHUP end the mount like Ctrl-C does: unmount, then exit 0.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Stop);
+            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            void Stop(PosixSignalContext signal)
+            {
+                signal.Cancel = true;
+                stop.Cancel();
+            }
+
             await using var repository = await ctx.OpenRepositoryAsync(ct);
             var mount = await FuseMount.MountAsync(repository, target, options, ctx.Logger, ct);
             await using (mount)
@@ -66,8 +78,8 @@ public static class MountCommand
                 ctx.Out.Flush();
                 try
                 {
-                    // Until `cairn unmount` (the kernel ends the connection) or SIGINT/SIGTERM (ct).
-                    await mount.Completion.WaitAsync(ct);
+                    // Until `cairn unmount` (the kernel ends the connection) or a signal.
+                    await mount.Completion.WaitAsync(stop.Token);
                 }
                 catch (OperationCanceledException)
                 {
