@@ -8,8 +8,14 @@ bash scripts/install-deps.sh || exit $?
 
 results=TestResults
 rm -rf "$results"
-dotnet test Cairn.slnx --logger trx --results-directory "$results" "$@"
-status=$?
+# Build everything once, then test without rebuilding: test projects that share src/ outputs must not rebuild
+# them while another test assembly is running the cairn binary.
+if dotnet build Cairn.slnx -nologo -v quiet; then
+  dotnet test Cairn.slnx --no-build --logger trx --results-directory "$results" "$@"
+  status=$?
+else
+  status=1
+fi
 
 passed=0 failed=0 skipped=0
 for trx in "$results"/*.trx; do

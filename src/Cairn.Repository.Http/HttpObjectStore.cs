@@ -93,6 +93,13 @@ public sealed class HttpObjectStore : IObjectStore
 
     private async Task<byte[]> FetchAndCacheAsync(Digest digest, CancellationToken ct)
     {
+        // A reader that missed the cache just before an earlier flight stored the object and left starts a new
+        // flight; look again so that it does not fetch the object a second time.
+        if (_cache?.TryRead(ClientCache.ObjectPath(digest.ToString())) is { } cached && Digest.Of(cached) == digest)
+        {
+            return cached;
+        }
+
         var content = await FetchAsync(digest, ct).ConfigureAwait(false);
         // Only verified content reaches here (ObjectCodec.Decode and the object-URL path both hash it).
         _cache?.Store(ClientCache.ObjectPath(digest.ToString()), content);
