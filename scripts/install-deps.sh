@@ -46,3 +46,17 @@ command -v dotnet >/dev/null || { echo "install-deps: the .NET 10 SDK is require
 if [ "$(id -u)" = 0 ]; then
   bash "$(dirname "$0")/install-lmod.sh"
 fi
+
+# s3rver: the S3-compatible server the S3 backend's tests start (docs/adr/0007-s3-backend.md). Needs Node.js and npm.
+s3rver_dir=${CAIRN_S3RVER_DIR:-/opt/cairn-tools/s3rver}
+if [ ! -f "$s3rver_dir/node_modules/s3rver/package.json" ]; then
+  if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    else
+      echo "install-deps: npm is missing (run as root: sudo $0)" >&2; exit 2
+    fi
+  fi
+  mkdir -p "$s3rver_dir"
+  npm install --silent --no-audit --no-fund --prefix "$s3rver_dir" s3rver@3.7.1 >/dev/null
+fi

@@ -106,6 +106,10 @@ public enum ErrorCode
     PromotionRefused = 907,
     CoordinationSchemaTooNew = 908,
     CoordinationUnavailable = 909,
+
+    // 1100-1119: storage backends and mirrors
+    StorageInvalidUrl = 1100,
+    StorageUnavailable = 1101,
 }
 
 public static class ErrorCodes
@@ -137,6 +141,8 @@ public static class ErrorCodes
         ErrorCode.SiteUnknown or ErrorCode.ClaimLost or ErrorCode.LeaseLost or ErrorCode.PromotionRefused => 3,
         ErrorCode.CoordinationUnavailable => 6,
         >= ErrorCode.SiteUnknown and < (ErrorCode)1000 => 2,
+        ErrorCode.StorageInvalidUrl => 2,
+        >= ErrorCode.StorageUnavailable and < (ErrorCode)1120 => 6,
         _ => 7,
     };
 

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Cairn.Core;
+
+namespace Cairn.Repository.S3;
+
+/// <summary>
+/// Revisions in a bucket, in the directory repository's layout: revisions/N.json (immutable), manifest.json as
+/// the head, written last. Commits are serialised by the commit lease (<see cref="S3Lock"/>) and, on servers that
+/// honour conditional writes (AWS S3, MinIO, Ceph RGW ≥ 18, R2), also by If-None-Match on the revision file and
+/// If-Match on the head's ETag; see docs/adr/0007-s3-backend.md for what holds where.
+/// </summary>
+public sealed class S3RevisionStore : IRevisionStore
+{
+    private readonly S3Calls _s3;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _lockTimeout;
+
+    internal S3RevisionStore(S3Calls s3, RepositoryConfig config, TimeProvider time, TimeSpan lockTimeout)
+    {
+        _s3 = s3;
+        Config = config;
+        _time = time;
+        _lockTimeout = lockTimeout;
+    }
+
+    public const string Head = "manifest.json";
+
+    public RepositoryConfig Config { get; }
+
+    public static string RevisionKey(long revision) => "revisions/" + revision.ToString("D16", CultureInfo.InvariantCulture) + ".json";
+
+    public async ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => (await ReadAsync(Head, ct).ConfigureAwait(false))?.Manifest;
+
+    public async ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct) =>
+        (await ReadAsync(RevisionKey(revision), ct).ConfigureAwait(false))?.Manifest;
+
+    private async Task<(Manifest Manifest, string ETag)?> ReadAsync(string key, CancellationToken ct) =>
+        await _s3.GetAsync(key, ct).ConfigureAwait(false) is { } got
+            ? (CairnJson.Deserialize<Manifest>(got.Bytes, $"manifest '{_s3.Location.Display}{key}'"), got.ETag)
+            : null;
+
+    public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        // As in the directory store: a revision above the head is from a commit that did not finish.
+        var head = (await ReadHeadAsync(ct).ConfigureAwait(false))?.Revision ?? long.MaxValue;
+        foreach (var key in (await _s3.ListAsync("revisions/", ct).ConfigureAwait(false)).Where(k => k.EndsWith(".json", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            if ((await ReadAsync(key, ct).ConfigureAwait(false))?.Manifest is { } m && m.Revision <= head) yield return m;
+        }
+    }
+
+    public Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => S3Lock.AcquireAsync(_s3, "commit", exclusive: true, _lockTimeout, _time, ct);
+
+    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) => S3Lock.AcquireAsync(_s3, "objects", exclusive, _lockTimeout, _time, ct);
+
+    public async ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
+    {
+        manifest = manifest with { Packs = await S3PackObjectStore.ListPacksAsync(_s3, ct).ConfigureAwait(false) };
+        var bytes = CairnJson.Serialize(manifest);
+        var head = await ReadAsync(Head, ct).ConfigureAwait(false);
+        var headRevision = head?.Manifest.Revision ?? 0;
+        var key = RevisionKey(manifest.Revision);
+        if (!await _s3.PutAsync(key, bytes, ct, ifNoneMatch: true).ConfigureAwait(false))
+        {
+            // The revision exists. Above the head it is left by a commit that died before moving the head (we hold
+            // the commit lease, so nobody else is writing it): overwrite. At or below the head, someone else won.
+            if (manifest.Revision <= headRevision) throw Conflict(manifest.Revision);
+            await _s3.PutAsync(key, bytes, ct).ConfigureAwait(false);
+        }
+        else if (manifest.Revision <= headRevision)
+        {
+            // A server that ignores If-None-Match let us overwrite a committed revision: only possible without the lease.
+            throw Conflict(manifest.Revision);
+        }
+
+        // The head last, and only if it is still the one this commit was computed from.
+        var moved = head is { } h
+            ? await _s3.PutAsync(Head, bytes, ct, ifMatch: h.ETag).ConfigureAwait(false)
+            : await _s3.PutAsync(Head, bytes, ct, ifNoneMatch: true).ConfigureAwait(false);
+        if (!moved) throw Conflict(manifest.Revision);
+    }
+
+    private CairnException Conflict(long revision) =>
+        new(ErrorCode.ConcurrentUpdate, $"revision {revision} of {_s3.Location.Display} was committed by another writer",
+            "another publisher committed at the same time (its lease expired or it ignored the lock); run the command again");
+
+    public async ValueTask DeleteRevisionAsync(long revision, CancellationToken ct) =>
+        await _s3.DeleteAsync(RevisionKey(revision), ct).ConfigureAwait(false);
+}
