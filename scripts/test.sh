@@ -8,11 +8,15 @@ bash scripts/install-deps.sh || exit $?
 
 results=TestResults
 rm -rf "$results"
-# Build everything once, then test without rebuilding: test projects that share src/ outputs must not rebuild
-# them while another test assembly is running the cairn binary.
+# Build everything once, then run each test project without rebuilding, one after the other: projects that
+# share src/ outputs must not rebuild them while another is running the cairn binary, and one TRX file per
+# project (named after it) cannot be overwritten by another finishing in the same second.
+status=0
 if dotnet build Cairn.slnx -nologo -v quiet; then
-  dotnet test Cairn.slnx --no-build --logger trx --results-directory "$results" "$@"
-  status=$?
+  for project in $(sed -n 's#.*Path="\(tests/[^"]*\.csproj\)".*#\1#p' Cairn.slnx); do
+    name=$(basename "$project" .csproj)
+    dotnet test "$project" --no-build --logger "trx;LogFileName=$name.trx" --results-directory "$results" "$@" || status=1
+  done
 else
   status=1
 fi
