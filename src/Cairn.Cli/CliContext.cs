@@ -24,6 +24,18 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static Option<string?> SigningKey { get; } = new("--signing-key")
+    {
+        Description = "Publishing key that signs each new revision of a repository directory (default: $CAIRN_SIGNING_KEY; none: unsigned)",
+        Recursive = true,
+    };
+
+    public static Option<string?> Trust { get; } = new("--trust")
+    {
+        Description = "Root key file or fingerprint (ed25519:HEX) an http(s) repository must be signed under (default: $CAIRN_TRUST; none: unsigned)",
+        Recursive = true,
+    };
+
     public static Option<bool> Json { get; } = new("--json")
     {
         Description = "Print machine-readable JSON on stdout",
@@ -79,7 +91,13 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
     public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) =>
         IsRemote
             ? HttpRepository.OpenAsync(RemoteRepositoryOptions(), Time, Logger, ct)
-            : DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct);
+            : DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct, Signer());
+
+    /// <summary>The publishing key from --signing-key or CAIRN_SIGNING_KEY, read at the first commit (readers need no access to it).</summary>
+    public Cairn.Repository.IManifestSigner? Signer() =>
+        (parse.GetValue(GlobalOptions.SigningKey) ?? Environment.GetEnvironmentVariable("CAIRN_SIGNING_KEY")) is { Length: > 0 } key
+            ? new Cairn.Trust.LazySigner(key, Time)
+            : null;
 
     /// <summary>Servers from --repo, proxies from --proxy or HTTP_PROXY, the client cache from the command's --cache or CAIRN_CACHE.</summary>
     public RemoteOptions RemoteRepositoryOptions()
@@ -94,6 +112,9 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
             Proxies = RemoteOptions.ParseProxies(parse.GetValue(GlobalOptions.Proxy)
                 ?? Environment.GetEnvironmentVariable("HTTP_PROXY") ?? Environment.GetEnvironmentVariable("http_proxy")),
             CacheDirectory = cache,
+            Verifier = (parse.GetValue(GlobalOptions.Trust) ?? Environment.GetEnvironmentVariable("CAIRN_TRUST")) is { Length: > 0 } trust
+                ? new Cairn.Trust.ManifestVerifier(trust, Cairn.Trust.ManifestVerifier.DefaultStateDirectory, Time, Logger)
+                : null,
             CacheMaxBytes = string.IsNullOrEmpty(size) ? new RemoteOptions { Servers = [] }.CacheMaxBytes : RemoteOptions.ParseSize(size),
         };
     }

@@ -5,6 +5,8 @@ using Cairn.Cli.Commands;
 var root = new RootCommand("cairn: build, test and distribute scientific software stacks from a content-addressed repository");
 root.Options.Add(GlobalOptions.Repo);
 root.Options.Add(GlobalOptions.Proxy);
+root.Options.Add(GlobalOptions.SigningKey);
+root.Options.Add(GlobalOptions.Trust);
 root.Options.Add(GlobalOptions.Json);
 root.Options.Add(GlobalOptions.Verbose);
 root.Options.Add(GlobalOptions.LockTimeout);

@@ -107,6 +107,20 @@ public enum ErrorCode
     CoordinationSchemaTooNew = 908,
     CoordinationUnavailable = 909,
 
+    // 10xx: trust: signed manifests, keys, revocation (docs/security.md)
+    TrustSignatureInvalid = 1000,
+    TrustWrongRepository = 1001,
+    TrustManifestExpired = 1002,
+    TrustRollback = 1003,
+    TrustEquivocation = 1004,
+    TrustManifestTooLarge = 1005,
+    TrustKeyNotTrusted = 1006,
+    TrustKeyRevoked = 1007,
+    TrustCertificateExpired = 1008,
+    TrustSignatureMissing = 1009,
+    TrustKeyInvalid = 1010,
+    TrustManifestMismatch = 1011,
+
     // 1100-1119: storage backends and mirrors
     StorageInvalidUrl = 1100,
     StorageUnavailable = 1101,
@@ -143,6 +157,8 @@ public static class ErrorCodes
         >= ErrorCode.SiteUnknown and < (ErrorCode)1000 => 2,
         ErrorCode.StorageInvalidUrl => 2,
         >= ErrorCode.StorageUnavailable and < (ErrorCode)1120 => 6,
+        ErrorCode.TrustKeyInvalid => 2,
+        >= ErrorCode.TrustSignatureInvalid and < (ErrorCode)1100 => 4,
         _ => 7,
     };
 

@@ -11,7 +11,7 @@ public static class DirectoryRepository
 
     public static TimeSpan DefaultLockTimeout { get; } = TimeSpan.FromMinutes(10);
 
-    public static async Task<ProductRepository> InitAsync(string path, string? name, string? platform, TimeProvider time, ILogger? logger, CancellationToken ct)
+    public static async Task<ProductRepository> InitAsync(string path, string? name, string? platform, TimeProvider time, ILogger? logger, CancellationToken ct, IManifestSigner? signer = null)
     {
         var full = Path.GetFullPath(path);
         var configPath = Path.Combine(full, FileSystemLayout.Config);
@@ -33,12 +33,12 @@ public static class DirectoryRepository
         }
 
         DurableFile.WriteAllBytes(configPath, CairnJson.Serialize(config), Path.Combine(full, FileSystemLayout.Tmp));
-        var repo = await OpenAsync(full, time, logger, DefaultLockTimeout, ct).ConfigureAwait(false);
+        var repo = await OpenAsync(full, time, logger, DefaultLockTimeout, ct, signer).ConfigureAwait(false);
         await repo.InitializeAsync(ct).ConfigureAwait(false);
         return repo;
     }
 
-    public static Task<ProductRepository> OpenAsync(string path, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct)
+    public static Task<ProductRepository> OpenAsync(string path, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
     {
         var full = Path.GetFullPath(path);
         var configPath = Path.Combine(full, FileSystemLayout.Config);
@@ -56,7 +56,7 @@ public static class DirectoryRepository
         }
 
         var objects = new PackObjectStore(Path.Combine(full, FileSystemLayout.Packs), Path.Combine(full, FileSystemLayout.Tmp));
-        var revisions = new FileRevisionStore(full, config, time, lockTimeout);
+        var revisions = new FileRevisionStore(full, config, time, lockTimeout) { Signer = signer };
         return Task.FromResult(new ProductRepository(objects, revisions, time, logger));
     }
 

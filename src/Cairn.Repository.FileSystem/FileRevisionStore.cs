@@ -31,6 +31,9 @@ public sealed class FileRevisionStore : IRevisionStore
 
     public RepositoryConfig Config { get; }
 
+    /// <summary>Signs each revision at commit (revisions/N.sig, manifest.sig; format §6.1); null: unsigned.</summary>
+    public IManifestSigner? Signer { get; init; }
+
     public string HeadPath => Path.Combine(_root, FileSystemLayout.Head);
 
     public string RevisionPath(long revision) =>
@@ -92,7 +95,10 @@ public sealed class FileRevisionStore : IRevisionStore
                 "another writer committed without holding the commit lock; run 'cairn verify'");
         }
 
+        // Signed before anything is written: a signer that refuses (expired certificate) fails the commit cleanly.
+        var signature = Signer?.Sign(bytes, manifest);
         DurableFile.WriteAllBytes(revisionPath, bytes, _tmp);
+        if (signature is not null) DurableFile.WriteAllBytes(Path.ChangeExtension(revisionPath, ".sig"), signature, _tmp);
         FaultPoints.Hit("after-revision");
         try
         {
@@ -114,6 +120,8 @@ public sealed class FileRevisionStore : IRevisionStore
             throw;
         }
 
+        // The head's signature goes last; a reader that sees it before the new head falls back to revisions/N.json.
+        if (signature is not null) DurableFile.WriteAllBytes(Path.Combine(_root, FileSystemLayout.HeadSignature), signature, _tmp);
         FaultPoints.Hit("after-head");
         return ValueTask.CompletedTask;
     }
@@ -133,6 +141,7 @@ public sealed class FileRevisionStore : IRevisionStore
     public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
     {
         File.Delete(RevisionPath(revision));
+        File.Delete(Path.ChangeExtension(RevisionPath(revision), ".sig"));
         return ValueTask.CompletedTask;
     }
 }
@@ -142,6 +151,8 @@ public static class FileSystemLayout
 {
     public const string Config = "cairn.json";
     public const string Head = "manifest.json";
+    public const string HeadSignature = "manifest.sig";
+    public const string Revocations = "revocations.json";
     public const string Revisions = "revisions";
     public const string Packs = "packs";
     public const string Tmp = "tmp";

@@ -37,11 +37,21 @@ public sealed class HttpRevisionStore : IRevisionStore
         }
 
         var store = new HttpRevisionStore(fetcher, options, config);
+        if (options.Verifier is { } verifier)
+        {
+            // The root's revocation list, when the server has one (a client also remembers the newest it saw).
+            var revocations = await fetcher.FetchAsync(new FetchRequest("revocations.json", verifier.MaxEnvelopeBytes), (bytes, _) => bytes,
+                notFoundIsNull: true, ct).ConfigureAwait(false);
+            store._revocations = revocations;
+        }
+
         await store.FetchHeadAsync(revalidate: false, ct).ConfigureAwait(false);
         return store;
     }
 
     public RepositoryConfig Config { get; }
+
+    private byte[]? _revocations;
 
     private Manifest Accept(byte[] bytes, string where, long? revision)
     {
@@ -62,6 +72,13 @@ public sealed class HttpRevisionStore : IRevisionStore
     /// <summary>Fetches manifest.json; <paramref name="revalidate"/> makes proxies check with the server first.</summary>
     public async Task<Manifest?> FetchHeadAsync(bool revalidate, CancellationToken ct)
     {
+        if (_options.Verifier is { } verifier)
+        {
+            _head = (await FetchSignedAsync(verifier, "manifest.sig", "manifest.json", null, revalidate, ct).ConfigureAwait(false))!;
+            verifier.AcceptHead(_head, new Uri(_options.Servers[0], "manifest.json").ToString());
+            return _head;
+        }
+
         _head = await _fetcher.FetchAsync(new FetchRequest("manifest.json", _options.MaxManifestBytes) { Revalidate = revalidate },
             (bytes, where) => Accept(bytes, where, null), notFoundIsNull: true, ct).ConfigureAwait(false);
         return _head;
@@ -82,10 +99,79 @@ public sealed class HttpRevisionStore : IRevisionStore
         if (revision < 1) return null;
         if (_revisions.TryGetValue(revision, out var known)) return known;
         var path = $"revisions/{revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+        if (_options.Verifier is { } verifier)
+        {
+            var signed = await FetchSignedAsync(verifier, Path.ChangeExtension(path, ".sig"), path, revision, revalidate: false, ct).ConfigureAwait(false);
+            _revisions[revision] = signed;
+            return signed;
+        }
+
         var m = await _fetcher.FetchAsync(new FetchRequest(path, _options.MaxManifestBytes),
             (bytes, where) => Accept(bytes, where, revision), notFoundIsNull: true, ct).ConfigureAwait(false);
         _revisions[revision] = m;
         return m;
+    }
+
+    /// <summary>
+    /// The signature first, with a small cap, checked before the manifest is downloaded; then the manifest, read
+    /// no further than its signed length and checked against its signed SHA-256 (docs/security.md).
+    /// </summary>
+    private async Task<Manifest?> FetchSignedAsync(IManifestVerifier verifier, string sigPath, string path, long? revision, bool revalidate, CancellationToken ct)
+    {
+        if (_revocations is { } list)
+        {
+            verifier.UseRevocations(list, "revocations.json");
+        }
+
+        byte[]? envelope;
+        try
+        {
+            envelope = await _fetcher.FetchAsync(new FetchRequest(sigPath, verifier.MaxEnvelopeBytes) { Revalidate = revalidate }, (bytes, _) => bytes,
+                notFoundIsNull: true, ct).ConfigureAwait(false);
+        }
+        catch (CairnException e) when (e.Code == ErrorCode.RemoteUnavailable && e.Message.Contains("exceeds the limit", StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.TrustManifestTooLarge, $"'{sigPath}' is larger than {verifier.MaxEnvelopeBytes} bytes: {e.Message}", "the server sends forged data: use another server");
+        }
+
+        // An older revision without a signature (gc'ed, or from before signing began) is simply not there.
+        if (envelope is null && revision is not null) return null;
+        if (envelope is null)
+        {
+            throw new CairnException(ErrorCode.TrustSignatureMissing, $"the repository '{Config.Name}' at {string.Join(", ", _options.Servers)} has no '{sigPath}': it is not signed",
+                "publish with --signing-key (or 'cairn key resign' the head), or drop --trust / CAIRN_TRUST for an unsigned repository");
+        }
+
+        var where = new Uri(_options.Servers[0], sigPath).ToString();
+        var signed = verifier.CheckEnvelope(envelope, Config.Name, revision, where);
+        try
+        {
+            return await FetchSignedBodyAsync(verifier, signed, path, revalidate, ct).ConfigureAwait(false);
+        }
+        catch (CairnException) when (revision is null)
+        {
+            // A commit between reading manifest.sig and manifest.json: the signed revision's own file is immutable.
+            var own = $"revisions/{signed.Revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+            return await FetchSignedBodyAsync(verifier, signed, own, revalidate: false, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Manifest> FetchSignedBodyAsync(IManifestVerifier verifier, SignedManifest signed, string path, bool revalidate, CancellationToken ct)
+    {
+        try
+        {
+            return await _fetcher.FetchAsync(new FetchRequest(path, signed.Length) { Revalidate = revalidate },
+                       (bytes, where) => verifier.CheckManifest(signed, bytes, where), notFoundIsNull: true, ct).ConfigureAwait(false)
+                   ?? throw new CairnException(ErrorCode.TrustManifestMismatch, $"'{path}' (signed revision {signed.Revision}) is not on any server", "the servers are half-updated: retry");
+        }
+        catch (CairnException e) when (e.Code == ErrorCode.RemoteUnavailable && e.Message.Contains("exceeds the limit", StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.TrustManifestTooLarge, $"'{path}' is longer than its signed length of {signed.Length} bytes: {e.Message}", "the server sends forged data: use another server");
+        }
+        catch (CairnException e) when (e.Code == ErrorCode.RemoteContentRejected)
+        {
+            throw new CairnException(ErrorCode.TrustManifestMismatch, e.Message, "the server's copy is forged, damaged or half-updated: retry, or use another server");
+        }
     }
 
     public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)

@@ -1,4 +1,5 @@
 using Cairn.Core;
+using Cairn.Repository;
 
 namespace Cairn.Repository.Http;
 
@@ -34,6 +35,12 @@ public sealed record RemoteOptions
 
     /// <summary>Largest object accepted (an index entry declaring more is refused).</summary>
     public long MaxObjectBytes { get; init; } = 256L << 20;
+
+    /// <summary>
+    /// Checks signed manifests (docs/security.md); null: the repository is read unsigned. When set, no manifest is
+    /// accepted without a valid signature.
+    /// </summary>
+    public IManifestVerifier? Verifier { get; init; }
 
     /// <summary>Fetch each object from /objects/&lt;digest&gt; (cairn serve only) instead of a range of its pack.</summary>
     public bool PreferObjectUrls { get; init; }

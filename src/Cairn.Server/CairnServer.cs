@@ -110,6 +110,22 @@ public static partial class CairnServer
         app.MapMethods("/cairn.json", ["GET", "HEAD"], (HttpContext context) =>
             SmallFile(context, "config", configPath, shortLived));
 
+        // Signatures (docs/security.md) live as long as the manifest: re-signing refreshes them without a new revision.
+        app.MapMethods("/manifest.sig", ["GET", "HEAD"], (HttpContext context) =>
+            SmallFile(context, "signature", Path.Combine(root, FileSystemLayout.HeadSignature), shortLived));
+
+        app.MapMethods("/revocations.json", ["GET", "HEAD"], (HttpContext context) =>
+            SmallFile(context, "signature", Path.Combine(root, FileSystemLayout.Revocations), shortLived));
+
+        app.MapMethods("/revisions/{name}.sig", ["GET", "HEAD"], (HttpContext context, string name) =>
+        {
+            context.Items["kind"] = "signature";
+            if (!RevisionName().IsMatch(name)) return Results.NotFound();
+            var head = ReadHeadRevision(root);
+            if (head is null || long.Parse(name, CultureInfo.InvariantCulture) > head) return Results.NotFound();
+            return SmallFile(context, "signature", Path.Combine(revisions, name + ".sig"), shortLived);
+        });
+
         app.MapMethods("/revisions/{name}.json", ["GET", "HEAD"], (HttpContext context, string name) =>
         {
             context.Items["kind"] = "revision";

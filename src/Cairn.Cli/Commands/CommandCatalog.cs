@@ -24,6 +24,7 @@ public static class CommandCatalog
         Build.BuildCommand.Create(),
         Mount.MountCommand.Create(),
         Unmount.UnmountCommand.Create(),
+        Key.KeyCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>

@@ -14,7 +14,7 @@ public static class InitCommand
         command.SetHandler(async (ctx, ct) =>
         {
             var target = ctx.Parse.GetValue(path) ?? ctx.RepositoryPath;
-            await using var repo = await DirectoryRepository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger, ct);
+            await using var repo = await DirectoryRepository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger, ct, ctx.Signer());
             var head = await repo.HeadAsync(ct);
             ctx.Write(new { path = Path.GetFullPath(target), name = head.Repository, platform = repo.DefaultPlatform, revision = head.Revision },
                 o => o.WriteLine($"initialised repository '{head.Repository}' at {Path.GetFullPath(target)} (platform {repo.DefaultPlatform})"));

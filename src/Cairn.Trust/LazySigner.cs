@@ -1,0 +1,13 @@
+using Cairn.Core;
+using Cairn.Repository;
+
+namespace Cairn.Trust;
+
+/// <summary>A signer that reads its key file at the first signature, so commands that never commit need no access to it.</summary>
+public sealed class LazySigner(string keyPath, TimeProvider time, TimeSpan? lifetime = null) : IManifestSigner
+{
+    private ManifestSigner? _signer;
+
+    public byte[] Sign(byte[] manifestBytes, Manifest manifest) =>
+        (_signer ??= ManifestSigner.Load(keyPath, time, lifetime)).Sign(manifestBytes, manifest);
+}
