@@ -37,6 +37,13 @@ internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, Fu
 
     public int OpenHandles => _handles.Count;
 
+    /// <summary>
+    /// Zero-message opens (FUSE_NO_OPEN_SUPPORT): the first OPEN is answered ENOSYS and the kernel never sends
+    /// OPEN or RELEASE for files again, defaulting to FOPEN_KEEP_CACHE; reads then name the inode, which the kernel
+    /// keeps (and so we keep) while the file is open. Saves two round trips per open of a small file.
+    /// </summary>
+    public bool NoOpen { get; private set; }
+
     /// <summary>Requests answered with EIO because of a fault (corrupt or missing object, time-out).</summary>
     public long Errors => Interlocked.Read(ref _errors);
 
@@ -92,7 +99,7 @@ internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, Fu
                 Open(unique, header.NodeId, FuseWire.Read<FuseOpenIn>(body));
                 break;
             case FuseOpcode.Read:
-                Read(unique, FuseWire.Read<FuseReadIn>(body));
+                Read(unique, header.NodeId, FuseWire.Read<FuseReadIn>(body));
                 break;
             case FuseOpcode.Release:
             case FuseOpcode.ReleaseDir:
@@ -113,7 +120,8 @@ internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, Fu
                 ReplyError(unique, (FuseWire.Read<FuseAccessIn>(body).Mask & FuseConstants.W_OK) != 0 ? Native.EROFS : 0);
                 break;
             case FuseOpcode.Flush:
-                ReplyError(unique, 0);
+                // ENOSYS: nothing to flush, and the kernel stops sending FLUSH on every close.
+                ReplyError(unique, Native.ENOSYS);
                 break;
             case FuseOpcode.Interrupt:
                 if (_pending.TryGetValue(FuseWire.Read<FuseInterruptIn>(body).Unique, out var cts))
@@ -191,10 +199,11 @@ internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, Fu
             return;
         }
 
-        var wanted = FuseConstants.FUSE_ASYNC_READ | FuseConstants.FUSE_PARALLEL_DIROPS | FuseConstants.FUSE_MAX_PAGES | FuseConstants.FUSE_CACHE_SYMLINKS;
+        var wanted = FuseConstants.FUSE_NO_OPEN_SUPPORT | FuseConstants.FUSE_ASYNC_READ | FuseConstants.FUSE_PARALLEL_DIROPS | FuseConstants.FUSE_MAX_PAGES | FuseConstants.FUSE_CACHE_SYMLINKS;
         var flags = init.Flags & wanted;
         var minor = Math.Min(init.Minor, FuseConstants.KernelMinorVersion);
         MaxPages = (flags & FuseConstants.FUSE_MAX_PAGES) != 0 ? 256 : 32;
+        NoOpen = (flags & FuseConstants.FUSE_NO_OPEN_SUPPORT) != 0;
         var reply = new FuseInitOut
         {
             Major = FuseConstants.KernelVersion,
@@ -328,20 +337,28 @@ internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, Fu
             return;
         }
 
+        if (NoOpen)
+        {
+            ReplyError(unique, Native.ENOSYS);
+            return;
+        }
+
         var fh = (ulong)Interlocked.Increment(ref _nextHandle);
         _handles[fh] = new FileHandle(node);
         SendStruct(unique, new FuseOpenOut { Fh = fh, OpenFlags = FuseConstants.FOPEN_KEEP_CACHE });
     }
 
-    private void Read(ulong unique, FuseReadIn read)
+    private void Read(ulong unique, ulong ino, FuseReadIn read)
     {
-        if (!_handles.TryGetValue(read.Fh, out var h) || h is not FileHandle handle)
+        Node? node;
+        if (_handles.TryGetValue(read.Fh, out var h) && h is FileHandle handle) node = handle.Node;
+        else if (NoOpen && read.Fh == 0 && fs.Find(ino) is { Entry.IsFile: true } found) node = found;
+        else
         {
             ReplyError(unique, Native.EBADF);
             return;
         }
 
-        var node = handle.Node;
         var size = (int)Math.Min(read.Size, (uint)(MaxPages * 4096));
         var buffer = ArrayPool<byte>.Shared.Rent(FuseWire.OutHeaderSize + size);
         Run(unique, async ct =>

@@ -70,6 +70,7 @@ internal static class FuseConstants
     public const uint MinimumMinorVersion = 31;
 
     public const uint FUSE_ASYNC_READ = 1u << 0;
+    public const uint FUSE_NO_OPEN_SUPPORT = 1u << 17;
     public const uint FUSE_PARALLEL_DIROPS = 1u << 18;
     public const uint FUSE_MAX_PAGES = 1u << 22;
     public const uint FUSE_CACHE_SYMLINKS = 1u << 23;

@@ -129,16 +129,16 @@ public sealed class ProtocolTests : IAsyncLifetime
 
     private static byte[] Name(string name) => Encoding.UTF8.GetBytes(name + "\0");
 
-    private async Task InitAsync()
+    private async Task InitAsync(uint kernelFlags = 0xFFFFFFFF)
     {
-        var (error, body) = await CallAsync(FuseOpcode.Init, 0, Body(new FuseInitIn { Major = 7, Minor = 45, MaxReadahead = 1 << 20, Flags = 0xFFFFFFFF }));
+        var (error, body) = await CallAsync(FuseOpcode.Init, 0, Body(new FuseInitIn { Major = 7, Minor = 45, MaxReadahead = 1 << 20, Flags = kernelFlags }));
         Assert.Equal(0, error);
         var init = MemoryMarshal.Read<FuseInitOut>(body);
         Assert.Equal(7u, init.Major);
         Assert.Equal(FuseConstants.KernelMinorVersion, init.Minor);
         Assert.Equal(256, init.MaxPages);
         Assert.NotEqual(0u, init.Flags & FuseConstants.FUSE_CACHE_SYMLINKS);
-        Assert.Equal(0u, init.Flags & ~(FuseConstants.FUSE_ASYNC_READ | FuseConstants.FUSE_PARALLEL_DIROPS | FuseConstants.FUSE_MAX_PAGES | FuseConstants.FUSE_CACHE_SYMLINKS));
+        Assert.Equal(0u, init.Flags & ~(FuseConstants.FUSE_NO_OPEN_SUPPORT | FuseConstants.FUSE_ASYNC_READ | FuseConstants.FUSE_PARALLEL_DIROPS | FuseConstants.FUSE_MAX_PAGES | FuseConstants.FUSE_CACHE_SYMLINKS));
     }
 
     private async Task<FuseEntryOut> LookupAsync(ulong parent, string name)
@@ -174,6 +174,7 @@ public sealed class ProtocolTests : IAsyncLifetime
         var hello = await LookupAsync(product, "hello.txt");
         Assert.Equal(6UL, hello.Attr.Size);
         Assert.Equal(FuseConstants.S_IFREG | 0x124u, hello.Attr.Mode); // 0444
+        Assert.Equal(0x8000u, hello.Attr.Mode & 0xF000);
         Assert.Equal(3600UL, hello.EntryValid);
         Assert.Equal(3600UL, hello.AttrValid);
         Assert.Equal(hello.NodeId, (await LookupAsync(product, "hello.txt")).NodeId);
@@ -228,9 +229,22 @@ public sealed class ProtocolTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task OpenReadKeepsTheCacheAndReadsAnyRangeOfAChunkedFile()
+    public async Task WithZeroMessageOpensReadsNameTheInode()
     {
         await InitAsync();
+        var product = await WalkAsync("linux-x86_64/p/1");
+        var hello = await LookupAsync(product, "hello.txt");
+        Assert.Equal(Native.ENOSYS, (await CallAsync(FuseOpcode.Open, hello.NodeId, Body(new FuseOpenIn { Flags = 0 }))).Error);
+        var (e, data) = await CallAsync(FuseOpcode.Read, hello.NodeId, Body(new FuseReadIn { Fh = 0, Offset = 1, Size = 100 }));
+        Assert.Equal(0, e);
+        Assert.Equal("ello\n", Encoding.ASCII.GetString(data));
+        Assert.Equal(Native.EBADF, (await CallAsync(FuseOpcode.Read, product, Body(new FuseReadIn { Fh = 0, Size = 100 }))).Error);
+    }
+
+    [Fact]
+    public async Task OpenReadKeepsTheCacheAndReadsAnyRangeOfAChunkedFile()
+    {
+        await InitAsync(~FuseConstants.FUSE_NO_OPEN_SUPPORT);
         var product = await WalkAsync("linux-x86_64/p/1");
         var big = await LookupAsync(product, "big");
         var (error, body) = await CallAsync(FuseOpcode.Open, big.NodeId, Body(new FuseOpenIn { Flags = 0 }));
@@ -293,7 +307,7 @@ public sealed class ProtocolTests : IAsyncLifetime
     [InlineData((uint)FuseOpcode.SetXAttr, Native.EROFS)]
     [InlineData((uint)FuseOpcode.GetXAttr, Native.ENOSYS)]
     [InlineData((uint)FuseOpcode.ListXAttr, Native.ENOSYS)]
-    [InlineData((uint)FuseOpcode.Flush, 0)]
+    [InlineData((uint)FuseOpcode.Flush, Native.ENOSYS)]
     [InlineData(4242u, Native.ENOSYS)]
     public async Task WritesAreRefusedAndTheRestAnswered(uint opcode, int errno)
     {
@@ -304,7 +318,7 @@ public sealed class ProtocolTests : IAsyncLifetime
     [Fact]
     public async Task OpenForWritingIsReadOnlyFileSystem()
     {
-        await InitAsync();
+        await InitAsync(~FuseConstants.FUSE_NO_OPEN_SUPPORT);
         var hello = await LookupAsync(await WalkAsync("linux-x86_64/p/1"), "hello.txt");
         Assert.Equal(Native.EROFS, (await CallAsync(FuseOpcode.Open, hello.NodeId, Body(new FuseOpenIn { Flags = 2 }))).Error);
         Assert.Equal(Native.EROFS, (await CallAsync(FuseOpcode.Access, hello.NodeId, Body(new FuseAccessIn { Mask = 2 }))).Error);
