@@ -4,6 +4,7 @@ using Cairn.Core;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
 using Cairn.Repository.Http;
+using Cairn.Repository.S3;
 using Microsoft.Extensions.Logging;
 
 namespace Cairn.Cli;
@@ -13,7 +14,7 @@ public static class GlobalOptions
 {
     public static Option<string[]> Repo { get; } = new("--repo")
     {
-        Description = "Repository directory, or http(s):// URLs of servers holding it (comma-separated or repeated, tried in order) (default: $CAIRN_REPO)",
+        Description = "Repository directory, s3://BUCKET/PREFIX?endpoint=URL, or http(s):// URLs of servers holding it (comma-separated or repeated, tried in order) (default: $CAIRN_REPO)",
         Recursive = true,
         Arity = ArgumentArity.ZeroOrMore,
     };
@@ -86,10 +87,15 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         ?? throw new CairnException(ErrorCode.Usage, "no repository given", "pass --repo PATH or set CAIRN_REPO");
 
     /// <summary>True when --repo names http(s) servers rather than a directory.</summary>
-    public bool IsRemote => RemoteOptions.IsRemote(RepositoryPath);
+    public bool IsRemote => RemoteOptions.IsRemote(RepositoryPath) || IsS3;
+
+    /// <summary>True when --repo is an s3:// URL (docs/distribution.md, "S3-compatible storage").</summary>
+    public bool IsS3 => S3Location.IsS3(RepositoryPath);
 
     public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) =>
-        IsRemote
+        IsS3
+            ? S3Repository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct)
+            : IsRemote
             ? HttpRepository.OpenAsync(RemoteRepositoryOptions(), Time, Logger, ct)
             : DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct, Signer());
 

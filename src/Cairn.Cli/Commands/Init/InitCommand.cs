@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Cairn.Repository.FileSystem;
+using Cairn.Repository.S3;
 
 namespace Cairn.Cli.Commands.Init;
 
@@ -14,6 +15,17 @@ public static class InitCommand
         command.SetHandler(async (ctx, ct) =>
         {
             var target = ctx.Parse.GetValue(path) ?? ctx.RepositoryPath;
+            if (S3Location.IsS3(target))
+            {
+                await using var bucket = await S3Repository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger,
+                    TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout)), ct);
+                var first = await bucket.HeadAsync(ct);
+                var display = S3Location.Parse(target).Display;
+                ctx.Write(new { path = display, name = first.Repository, platform = bucket.DefaultPlatform, revision = first.Revision },
+                    o => o.WriteLine($"initialised repository '{first.Repository}' at {display} (platform {bucket.DefaultPlatform})"));
+                return 0;
+            }
+
             await using var repo = await DirectoryRepository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger, ct, ctx.Signer());
             var head = await repo.HeadAsync(ct);
             ctx.Write(new { path = Path.GetFullPath(target), name = head.Repository, platform = repo.DefaultPlatform, revision = head.Revision },
