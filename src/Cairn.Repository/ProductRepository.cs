@@ -278,6 +278,13 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
 
 public static class DependencyClosure
 {
+    /// <summary>The named products, or (with <paramref name="withDependencies"/>) their closure; each must exist in the catalog.</summary>
+    public static IReadOnlyList<ProductRecord> Select(Catalog catalog, long revision, string platform, IReadOnlyList<ProductRef> products, bool withDependencies) =>
+        withDependencies
+            ? Resolve(catalog, platform, products)
+            : products.Select(r => catalog.Find(platform, r) ?? throw new CairnException(ErrorCode.ProductNotFound,
+                $"product {r} is not in revision {revision} for {platform}", "run 'cairn list' to see what is published")).ToList();
+
     /// <summary>The products and, transitively, the dependencies they record ("name/version"), each once, dependencies first.</summary>
     public static IReadOnlyList<ProductRecord> Resolve(Catalog catalog, string platform, IEnumerable<ProductRef> roots)
     {

@@ -24,10 +24,7 @@ public static class ExportCommand
             var manifest = await repo.RevisionAsync(ctx.Parse.GetValue(revision), ct);
             var catalog = await repo.CatalogAsync(manifest, ct);
             var plat = ctx.Parse.GetValue(platform) ?? repo.DefaultPlatform;
-            var records = ctx.Parse.GetValue(closure)
-                ? DependencyClosure.Resolve(catalog, plat, refs)
-                : refs.Select(r => catalog.Find(plat, r) ?? throw new CairnException(ErrorCode.ProductNotFound,
-                    $"product {r} is not in revision {manifest.Revision} for {plat}", "run 'cairn list'")).ToList();
+            var records = DependencyClosure.Select(catalog, manifest.Revision, plat, refs, ctx.Parse.GetValue(closure));
             var path = Path.GetFullPath(ctx.Parse.GetValue(output)!);
             var temp = path + ".partial";
             try

@@ -29,10 +29,7 @@ public static class MaterializeCommand
             var manifest = await repo.RevisionAsync(ctx.Parse.GetValue(revision), ct);
             var catalog = await repo.CatalogAsync(manifest, ct);
             var plat = ctx.Parse.GetValue(platform) ?? repo.DefaultPlatform;
-            var products = ctx.Parse.GetValue(closure)
-                ? DependencyClosure.Resolve(catalog, plat, refs)
-                : refs.Select(r => catalog.Find(plat, r) ?? throw new CairnException(ErrorCode.ProductNotFound,
-                    $"product {r} is not in revision {manifest.Revision} for {plat}", "run 'cairn list'")).ToList();
+            var products = DependencyClosure.Select(catalog, manifest.Revision, plat, refs, ctx.Parse.GetValue(closure));
             var options = new MaterializeOptions
             {
                 // A remote repository's verified objects are in the client cache (size-limited); files are written from it.
