@@ -8,7 +8,7 @@ using NSec.Cryptography;
 namespace Cairn.Trust;
 
 /// <summary>What a client remembers of a repository between runs: the last head it accepted and the newest revocations.</summary>
-public sealed record TrustState(int Format, string Repository, string RootKeyId, long Revision, Digest Root, DateTimeOffset Timestamp, string? Revocations = null);
+public sealed record TrustState(int Format, string Repository, string RootKeyId, long Revision, Digest Root, DateTimeOffset Timestamp);
 
 /// <summary>
 /// The client side of docs/security.md: a manifest is accepted only when signed by a publishing key the trusted root
@@ -24,7 +24,6 @@ public sealed class ManifestVerifier : IManifestVerifier
     private readonly ILogger _log;
     private readonly Lock _lock = new();
     private RevocationList? _revocations;
-    private string? _revocationsText;
 
     public ManifestVerifier(string trust, string stateDirectory, TimeProvider time, ILogger? logger = null)
     {
@@ -41,6 +40,7 @@ public sealed class ManifestVerifier : IManifestVerifier
         _stateDirectory = stateDirectory;
         _time = time;
         _log = logger ?? NullLogger.Instance;
+        if (_root is not null) LoadRevocations();
     }
 
     public string TrustedRoot => _trustedFingerprint!;
@@ -148,6 +148,8 @@ public sealed class ManifestVerifier : IManifestVerifier
             }
 
             _root = key;
+            LoadRevocations();
+            if (_pending is { } pending) UseRevocations(pending.List, pending.Where);
             return key;
         }
     }
@@ -197,10 +199,10 @@ public sealed class ManifestVerifier : IManifestVerifier
                         $"the publishing key signed two different states (stolen key?): report it to the publisher; evidence in {Path.Combine(_stateDirectory, "equivocation.log")}");
                 }
 
-                if (manifest.Revision == state.Revision && _revocationsText == state.Revocations) return;
+                if (manifest.Revision == state.Revision) return;
             }
 
-            SaveState(new TrustState(1, manifest.Repository, TrustedRoot, manifest.Revision, manifest.Root, _time.GetUtcNow(), _revocationsText));
+            SaveState(new TrustState(1, manifest.Repository, TrustedRoot, manifest.Revision, manifest.Root, _time.GetUtcNow()));
         }
     }
 
@@ -208,7 +210,13 @@ public sealed class ManifestVerifier : IManifestVerifier
     {
         lock (_lock)
         {
-            if (_root is null) return;
+            if (_root is null)
+            {
+                // Trusted by fingerprint: the root's key arrives with the first signature file.
+                _pending = (list, where);
+                return;
+            }
+
             var parsed = Keys.ReadRevocations(list, _root);
             if (parsed is null)
             {
@@ -219,9 +227,25 @@ public sealed class ManifestVerifier : IManifestVerifier
             if (_revocations is null || parsed.Serial > _revocations.Serial)
             {
                 _revocations = parsed;
-                _revocationsText = Convert.ToBase64String(list);
+                // Remembered at once (it is root-signed): a mirror that later withholds it does not un-revoke a key.
+                if (where != RevocationsPath)
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(RevocationsPath)!);
+                    var tmp = $"{RevocationsPath}.{Environment.ProcessId}.tmp";
+                    File.WriteAllBytes(tmp, list);
+                    File.Move(tmp, RevocationsPath, overwrite: true);
+                }
             }
         }
+    }
+
+    private (byte[] List, string Where)? _pending;
+
+    private string RevocationsPath => Path.Combine(_stateDirectory, "trust", $"revocations@{TrustedRoot[Keys.FingerprintPrefix.Length..][..16]}.json");
+
+    private void LoadRevocations()
+    {
+        if (File.Exists(RevocationsPath)) UseRevocations(File.ReadAllBytes(RevocationsPath), RevocationsPath);
     }
 
     private IReadOnlyList<RevokedKey> RevokedKeys()
@@ -248,7 +272,6 @@ public sealed class ManifestVerifier : IManifestVerifier
             var path = StatePath(repository);
             if (!File.Exists(path)) return null;
             var state = JsonSerializer.Deserialize<TrustState>(File.ReadAllBytes(path), CairnJson.Options);
-            if (state?.Revocations is { } text && _root is not null && Envelope.TryBase64(text) is { } bytes) UseRevocations(bytes, path);
             return state;
         }
     }
