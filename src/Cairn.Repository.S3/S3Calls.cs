@@ -6,10 +6,18 @@ using Cairn.Core;
 
 namespace Cairn.Repository.S3;
 
-/// <summary>The few S3 requests Cairn makes, with S3 failures turned into coded errors.</summary>
-internal sealed class S3Calls(IAmazonS3 s3, S3Location location)
+/// <summary>The few S3 requests Cairn makes (keys relative to the repository prefix), with S3 failures turned into coded errors.</summary>
+public sealed class S3Calls(IAmazonS3 s3, S3Location location) : IDisposable
 {
+    public static S3Calls Open(string url)
+    {
+        var location = S3Location.Parse(url);
+        return new S3Calls(location.CreateClient(), location);
+    }
+
     public IAmazonS3 Client => s3;
+
+    public void Dispose() => s3.Dispose();
 
     public S3Location Location => location;
 

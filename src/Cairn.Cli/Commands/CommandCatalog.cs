@@ -20,6 +20,7 @@ public static class CommandCatalog
         Rollback.RollbackCommand.Create(),
         Tag.TagCommand.Create(),
         Serve.ServeCommand.Create(),
+        Replicate.ReplicateCommand.Create(),
         Plan.PlanCommand.Create(),
         Build.BuildCommand.Create(),
         Mount.MountCommand.Create(),

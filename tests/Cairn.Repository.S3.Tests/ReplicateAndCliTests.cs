@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Cairn.Server.Tests.Infrastructure;
+
+namespace Cairn.Repository.S3.Tests;
+
+/// <summary>The CLI on s3:// repositories, and cairn replicate from a real cairn serve into a directory and a bucket.</summary>
+public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
+{
+    private static async Task<string> SourceWithProductsAsync(TempDir dir, int products)
+    {
+        var repo = dir.Sub("source");
+        await Exec.CairnOkAsync("init", repo, "--name", "origin");
+        for (var i = 0; i < products; i++)
+        {
+            var files = dir.Sub($"files{i}");
+            Directory.CreateDirectory(files);
+            File.WriteAllText(Path.Combine(files, "readme.txt"), $"product {i}");
+            var blob = new byte[200_000 + i];
+            new Random(i).NextBytes(blob);
+            File.WriteAllBytes(Path.Combine(files, "data.bin"), blob);
+            await Exec.CairnOkAsync("--repo", repo, "publish", $"p{i}/1.0", files);
+        }
+
+        return repo;
+    }
+
+    [Fact]
+    public async Task EveryCommandWorksOnAnS3Repository()
+    {
+        using var dir = new TempDir();
+        var url = s3.NewUrl();
+        await Exec.CairnOkAsync("init", url, "--name", "bucketrepo");
+        var files = dir.Sub("files");
+        Directory.CreateDirectory(Path.Combine(files, "bin"));
+        File.WriteAllText(Path.Combine(files, "bin", "tool"), "#!/bin/sh\necho hi\n");
+        await Exec.CairnOkAsync("--repo", url, "publish", "tool/2.0", files);
+        var list = await Exec.CairnOkAsync("--repo", url, "list");
+        Assert.Contains("tool", list.Stdout);
+        await Exec.CairnOkAsync("--repo", url, "materialize", "tool/2.0", dir.Sub("out"));
+        Assert.Equal("#!/bin/sh\necho hi\n", File.ReadAllText(Directory.EnumerateFiles(dir.Sub("out"), "tool", SearchOption.AllDirectories).Single()));
+        await Exec.CairnOkAsync("--repo", url, "verify", "--full");
+        await Exec.CairnOkAsync("--repo", url, "gc");
+        await Exec.CairnOkAsync("--repo", url, "verify", "--full");
+        var bad = await Exec.CairnAsync("--repo", "s3://bucket?color=blue", "list");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("CAIRN-E1100", bad.Stderr);
+    }
+
+    [Fact]
+    public async Task ReplicateFromServeResumesAfterACrashAndTheMirrorServes()
+    {
+        using var dir = new TempDir();
+        var source = await SourceWithProductsAsync(dir, 3);
+        await using var origin = await CairnServe.StartAsync(source);
+        var mirror = dir.Sub("mirror");
+
+        // Killed (SIGKILL) right after the first pack lands, before its index: no head, nothing half-visible.
+        var crashed = await Exec.CairnAsync(new Dictionary<string, string> { ["CAIRN_FAULT_POINT"] = "replicate-pack" }, "replicate", origin.Url, mirror);
+        Assert.NotEqual(0, crashed.ExitCode);
+        Assert.False(File.Exists(Path.Combine(mirror, "manifest.json")));
+
+        var resumed = await Exec.CairnOkAsync("--json", "replicate", origin.Url, mirror);
+        using (var json = JsonDocument.Parse(resumed.Stdout))
+        {
+            Assert.True(json.RootElement.GetProperty("headMoved").GetBoolean());
+            Assert.Equal(4, json.RootElement.GetProperty("revision").GetInt64());
+        }
+
+        await Exec.CairnOkAsync("--repo", mirror, "verify", "--full");
+        var again = await Exec.CairnOkAsync("--json", "replicate", origin.Url, mirror);
+        using (var json = JsonDocument.Parse(again.Stdout))
+        {
+            Assert.Equal(0, json.RootElement.GetProperty("packsCopied").GetInt32());
+            Assert.Equal(0, json.RootElement.GetProperty("revisionsCopied").GetInt32());
+        }
+
+        await using var served = await CairnServe.StartAsync(mirror);
+        var list = await Exec.CairnOkAsync("--repo", served.Url, "list");
+        for (var i = 0; i < 3; i++) Assert.Contains($"p{i}", list.Stdout);
+        await Exec.CairnOkAsync("--repo", served.Url, "materialize", "p2/1.0", dir.Sub("out"), "--cache", dir.Sub("cache"));
+        Assert.Equal("product 2", File.ReadAllText(Directory.EnumerateFiles(dir.Sub("out"), "readme.txt", SearchOption.AllDirectories).Single()));
+    }
+
+    [Fact]
+    public async Task ReplicateIntoABucketAndAStaleSourceNeverRollsTheMirrorBack()
+    {
+        using var dir = new TempDir();
+        var source = await SourceWithProductsAsync(dir, 2);
+        await using var origin = await CairnServe.StartAsync(source);
+        var url = s3.NewUrl();
+        await Exec.CairnOkAsync("replicate", origin.Url, url);
+        await Exec.CairnOkAsync("--repo", url, "verify", "--full");
+        Assert.Contains("p1", (await Exec.CairnOkAsync("--repo", url, "list")).Stdout);
+
+        // A stale copy of the origin (revision 3) replicated onto the fresher bucket after a new publish (revision 4).
+        var stale = dir.Sub("stale");
+        await Exec.CairnOkAsync("replicate", source, stale);
+        var files = dir.Sub("late");
+        Directory.CreateDirectory(files);
+        File.WriteAllText(Path.Combine(files, "x"), "late");
+        await Exec.CairnOkAsync("--repo", source, "publish", "late/1.0", files);
+        await Exec.CairnOkAsync("replicate", origin.Url, url);
+        var back = await Exec.CairnOkAsync("--json", "replicate", stale, url);
+        using var json = JsonDocument.Parse(back.Stdout);
+        Assert.False(json.RootElement.GetProperty("headMoved").GetBoolean());
+        Assert.Contains("late", (await Exec.CairnOkAsync("--repo", url, "list")).Stdout);
+    }
+}
