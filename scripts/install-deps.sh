@@ -13,6 +13,7 @@ packages=(
   postgresql          # the coordination store's PostgreSQL backend in tests (scripts/start-postgres.sh)
   nginx               # distribution tests: the repository served as plain files (tests start it themselves)
   squid               # distribution tests: a caching HTTP proxy between clients and servers (tests start it)
+  faketime            # trust tests: a client whose clock is days ahead refuses an expired signed manifest
 )
 
 missing=()
