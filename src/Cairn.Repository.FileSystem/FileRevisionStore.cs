@@ -97,6 +97,13 @@ public sealed class FileRevisionStore : IRevisionStore
 
         // Signed before anything is written: a signer that refuses (expired certificate) fails the commit cleanly.
         var signature = Signer?.Sign(bytes, manifest);
+        if (signature is null && File.Exists(Path.Combine(_root, FileSystemLayout.HeadSignature)))
+        {
+            // An unsigned head would leave trusting clients on the last signed one without a word.
+            throw new CairnException(ErrorCode.Usage, "this repository is signed (manifest.sig): a new revision must be signed too",
+                "pass --signing-key FILE or set CAIRN_SIGNING_KEY (docs/security.md)");
+        }
+
         DurableFile.WriteAllBytes(revisionPath, bytes, _tmp);
         if (signature is not null) DurableFile.WriteAllBytes(Path.ChangeExtension(revisionPath, ".sig"), signature, _tmp);
         FaultPoints.Hit("after-revision");

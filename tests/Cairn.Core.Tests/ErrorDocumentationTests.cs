@@ -44,6 +44,8 @@ public partial class ErrorDocumentationTests
         Assert.Equal(500, (int)ErrorCode.SandboxUnavailable);
         Assert.Equal(604, (int)ErrorCode.RecipeCycle);
         Assert.Equal(905, (int)ErrorCode.ClaimLost);
+        Assert.Equal(1003, (int)ErrorCode.TrustRollback);
+        Assert.Equal(1011, (int)ErrorCode.TrustManifestMismatch);
     }
 
     [Theory]
@@ -57,5 +59,8 @@ public partial class ErrorDocumentationTests
     [InlineData(ErrorCode.TokenOutOfScope, 2)]
     [InlineData(ErrorCode.ClaimLost, 3)]
     [InlineData(ErrorCode.CoordinationUnavailable, 6)]
+    [InlineData(ErrorCode.TrustSignatureInvalid, 4)]
+    [InlineData(ErrorCode.TrustKeyRevoked, 4)]
+    [InlineData(ErrorCode.TrustKeyInvalid, 2)]
     public void ExitCodesFollowTheDocumentedTable(ErrorCode code, int exit) => Assert.Equal(exit, ErrorCodes.ExitCode(code));
 }
