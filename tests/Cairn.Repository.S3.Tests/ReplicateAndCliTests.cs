@@ -82,6 +82,32 @@ public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
     }
 
     [Fact]
+    public async Task ASignedRepositoryStaysVerifiableThroughAMirror()
+    {
+        using var dir = new TempDir();
+        await Exec.CairnOkAsync("key", "generate", "--root", "-o", dir.Sub("root.key"));
+        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", dir.Sub("pub.key"));
+        await Exec.CairnOkAsync("key", "certify", dir.Sub("pub.key"), "--root", dir.Sub("root.key"));
+        var signing = new Dictionary<string, string> { ["CAIRN_SIGNING_KEY"] = dir.Sub("pub.key") };
+        var source = dir.Sub("source");
+        await Exec.CairnOkAsync(signing, "init", source);
+        var files = dir.Sub("files");
+        Directory.CreateDirectory(files);
+        File.WriteAllText(Path.Combine(files, "readme.txt"), "signed product");
+        await Exec.CairnOkAsync(signing, "--repo", source, "publish", "signed/1.0", files);
+
+        await using var origin = await CairnServe.StartAsync(source);
+        var mirror = dir.Sub("mirror");
+        await Exec.CairnOkAsync("replicate", origin.Url, mirror);
+        Assert.True(File.Exists(Path.Combine(mirror, "manifest.sig")));
+
+        // A client that trusts only the root key reads the mirror: signatures travelled with the revisions.
+        await using var served = await CairnServe.StartAsync(mirror);
+        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", dir.Sub("root.key.pub"), "--cache", dir.Sub("cache"));
+        Assert.Contains("signed", list.Stdout);
+    }
+
+    [Fact]
     public async Task ReplicateIntoABucketAndAStaleSourceNeverRollsTheMirrorBack()
     {
         using var dir = new TempDir();

@@ -72,15 +72,33 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
                 throw new CairnException(ErrorCode.RemoteContentRejected, $"revision {r} of {source.Display} is malformed", "run 'cairn verify' on the source");
             }
 
+            // A signed source's detached signature goes with its revision, before it, so a mirror never serves
+            // a signed revision without its signature (format §6.1). Clients check it; it need not be parsed here.
+            var signatureKey = Path.ChangeExtension(key, ".sig");
+            if (await source.GetAsync(signatureKey, ct).ConfigureAwait(false) is { } signature)
+            {
+                await destination.PutAsync(signatureKey, signature, ct).ConfigureAwait(false);
+            }
+
             await destination.PutAsync(key, rev, ct).ConfigureAwait(false);
             revisions++;
             bytes += rev.Length;
+        }
+
+        if (await source.GetAsync(FileSystemLayout.Revocations, ct).ConfigureAwait(false) is { } revocations)
+        {
+            await destination.PutAsync(FileSystemLayout.Revocations, revocations, ct).ConfigureAwait(false);
         }
 
         // The head last, and never backwards: a stale source must not roll a fresher mirror back.
         var moved = destHead is null || destHead.Revision < head.Revision;
         if (moved)
         {
+            if (await source.GetAsync(FileSystemLayout.HeadSignature, ct).ConfigureAwait(false) is { } headSignature)
+            {
+                await destination.PutAsync(FileSystemLayout.HeadSignature, headSignature, ct).ConfigureAwait(false);
+            }
+
             await destination.PutAsync(FileSystemLayout.Head, headBytes, ct).ConfigureAwait(false);
         }
         else if (destHead!.Revision > head.Revision)
