@@ -135,12 +135,9 @@ public sealed class Materializer(TreeWalker trees)
         var hex = entry.Digest.ToString();
         var path = Path.Combine(cacheDirectory, "files", hex[..2], hex + (entry.Executable ? ".x" : ".r"));
         var info = new FileInfo(path);
-        if (info.Exists)
-        {
-            if (info.Length == entry.Size) return path;
-            // A torn cache file (crash before writeback): replace it.
-            File.Delete(path);
-        }
+        // A torn entry (crash before writeback) is rewritten below and renamed over the old one: never deleted
+        // first, since another thread may be linking it at this moment.
+        if (info.Exists && info.Length == entry.Size) return path;
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = Path.Combine(cacheDirectory, "files", $".{hex}.{Guid.NewGuid():N}.tmp");

@@ -228,4 +228,29 @@ public sealed class ProductRepositoryTests : IDisposable
         Assert.True(first.Length > 0);
         Assert.Equal(first.ToArray(), second.ToArray());
     }
+
+    [Fact]
+    public async Task MaterializingManyDuplicateFilesThroughOneCacheNeverRaces()
+    {
+        await using var repo = await InitAsync();
+        var src = _dir.Sub("dups");
+        for (var d = 0; d < 40; d++)
+        {
+            Directory.CreateDirectory(Path.Combine(src, $"d{d}"));
+            for (var f = 0; f < 50; f++)
+            {
+                // 2000 files, 7 distinct contents: threads keep unpacking and linking the same cache entries.
+                File.WriteAllText(Path.Combine(src, $"d{d}", $"f{f}.txt"), $"content {(d * 50 + f) % 7}");
+            }
+        }
+
+        var product = (await repo.PublishDirectoryAsync(new ProductRef("dups", "1"), src, new PublishOptions(), null, default)).Product;
+        for (var round = 0; round < 5; round++)
+        {
+            var options = new MaterializeOptions { CacheDirectory = _dir.Sub($"cache{round % 2}") };
+            var result = await new Materializer(repo.Trees).MaterializeAsync(product, _dir.Sub($"out{round}"), options, null, default);
+            Assert.Equal(2000, result.Files);
+            Assert.Equal("content 3", File.ReadAllText(Path.Combine(_dir.Sub($"out{round}"), "linux-x86_64/dups/1/d0/f3.txt")));
+        }
+    }
 }
