@@ -83,37 +83,9 @@ public sealed class PackObjectStore : IObjectStore
         return ValueTask.CompletedTask;
     }
 
-    private static List<(Digest, Location)> ReadIndex(string path, string pack)
-    {
-        var data = File.ReadAllBytes(path);
-        const int entry = 32 + 8 + 4 + 4 + 1;
-        if (data.Length < 8 + 32 || !data.AsSpan(0, 4).SequenceEqual("CIX1"u8))
-        {
-            throw new CairnException(ErrorCode.PackMalformed, $"pack index '{path}' is malformed (bad header)", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
-        }
-
-        var count = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(4));
-        if (data.Length != 8 + (count * entry) + 32 ||
-            !SHA256.HashData(data.AsSpan(0, data.Length - 32)).AsSpan().SequenceEqual(data.AsSpan(data.Length - 32)))
-        {
-            throw new CairnException(ErrorCode.PackMalformed, $"pack index '{path}' is malformed (length or checksum)", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
-        }
-
-        var result = new List<(Digest, Location)>((int)count);
-        for (var i = 0; i < count; i++)
-        {
-            var at = 8 + (i * entry);
-            var span = data.AsSpan(at, entry);
-            result.Add((Digest.FromBytes(span[..32]), new Location(
-                pack,
-                (long)BinaryPrimitives.ReadUInt64BigEndian(span[32..]),
-                (int)BinaryPrimitives.ReadUInt32BigEndian(span[40..]),
-                (int)BinaryPrimitives.ReadUInt32BigEndian(span[44..]),
-                (Codec)span[48])));
-        }
-
-        return result;
-    }
+    private static List<(Digest, Location)> ReadIndex(string path, string pack) =>
+        PackIndexCodec.Parse(File.ReadAllBytes(path), pack, $"'{path}'", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable")
+            .ConvertAll(e => (e.Digest, new Location(pack, e.Location.Offset, e.Location.StoredSize, e.Location.Size, e.Location.Codec)));
 
     public int Count => _index.Count;
 
@@ -451,23 +423,7 @@ public sealed class PackObjectStore : IObjectStore
                 FaultPoints.Hit("pack-written");
                 DurableFile.Commit(_handle, _tempPath, Path.Combine(packDir, name + ".pack"));
                 FaultPoints.Hit("pack-renamed");
-                _entries.Sort((a, b) => a.Digest.CompareTo(b.Digest));
-                const int entry = 32 + 8 + 4 + 4 + 1;
-                var idx = new byte[8 + (_entries.Count * entry) + 32];
-                "CIX1"u8.CopyTo(idx);
-                BinaryPrimitives.WriteUInt32BigEndian(idx.AsSpan(4), (uint)_entries.Count);
-                for (var i = 0; i < _entries.Count; i++)
-                {
-                    var e = _entries[i];
-                    var span = idx.AsSpan(8 + (i * entry), entry);
-                    e.Digest.WriteTo(span);
-                    BinaryPrimitives.WriteUInt64BigEndian(span[32..], (ulong)e.Offset);
-                    BinaryPrimitives.WriteUInt32BigEndian(span[40..], (uint)e.Stored);
-                    BinaryPrimitives.WriteUInt32BigEndian(span[44..], (uint)e.Size);
-                    span[48] = (byte)e.Codec;
-                }
-
-                SHA256.HashData(idx.AsSpan(0, idx.Length - 32), idx.AsSpan(idx.Length - 32));
+                var idx = PackIndexCodec.Encode(_entries);
                 DurableFile.WriteAllBytes(Path.Combine(packDir, name + ".idx"), idx, Path.GetDirectoryName(_tempPath)!);
                 return name;
             }

@@ -15,6 +15,8 @@ namespace Cairn.Repository.Http;
 /// </summary>
 public sealed class HttpObjectStore : IObjectStore
 {
+    private const string RemoteIndexHint = "the server's copy is damaged; another server is tried";
+
     private readonly RemoteFetcher _fetcher;
     private readonly ClientCache? _cache;
     private readonly RemoteOptions _options;
@@ -228,7 +230,7 @@ public sealed class HttpObjectStore : IObjectStore
         {
             try
             {
-                entries = PackIndex.Parse(cached, pack, $"cache '{relative}'");
+                entries = PackIndexCodec.Parse(cached, pack, $"cache '{relative}'", RemoteIndexHint);
             }
             catch (CairnException)
             {
@@ -241,7 +243,7 @@ public sealed class HttpObjectStore : IObjectStore
             byte[]? raw = null;
             entries = await _fetcher.FetchAsync(new FetchRequest($"packs/{pack}.idx", _options.MaxIndexBytes), (bytes, where) =>
             {
-                var parsed = PackIndex.Parse(bytes, pack, where);
+                var parsed = PackIndexCodec.Parse(bytes, pack, where, RemoteIndexHint);
                 raw = bytes;
                 return parsed;
             }, notFoundIsNull: false, ct).ConfigureAwait(false);

@@ -91,30 +91,9 @@ public sealed class S3PackObjectStore : IObjectStore
         }
     }
 
-    private List<(Digest, Location)> ParseIndex(byte[] data, string pack)
-    {
-        var where = $"'{_s3.Location.Display}packs/{pack}.idx'";
-        if (data.Length < 8 + 32 || !data.AsSpan(0, 4).SequenceEqual("CIX1"u8))
-        {
-            throw new CairnException(ErrorCode.PackMalformed, $"pack index {where} is malformed (bad header)", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
-        }
-
-        var count = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(4));
-        if (data.Length != 8 + ((long)count * IndexEntry) + 32 || !SHA256.HashData(data.AsSpan(0, data.Length - 32)).AsSpan().SequenceEqual(data.AsSpan(data.Length - 32)))
-        {
-            throw new CairnException(ErrorCode.PackMalformed, $"pack index {where} is malformed (length or checksum)", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
-        }
-
-        var result = new List<(Digest, Location)>((int)count);
-        for (var i = 0; i < count; i++)
-        {
-            var span = data.AsSpan(8 + (i * IndexEntry), IndexEntry);
-            result.Add((Digest.FromBytes(span[..32]), new Location(pack, (long)BinaryPrimitives.ReadUInt64BigEndian(span[32..]),
-                (int)BinaryPrimitives.ReadUInt32BigEndian(span[40..]), (int)BinaryPrimitives.ReadUInt32BigEndian(span[44..]), (Codec)span[48])));
-        }
-
-        return result;
-    }
+    private List<(Digest, Location)> ParseIndex(byte[] data, string pack) =>
+        PackIndexCodec.Parse(data, pack, $"'{_s3.Location.Display}packs/{pack}.idx'", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable")
+            .ConvertAll(e => (e.Digest, new Location(pack, e.Location.Offset, e.Location.StoredSize, e.Location.Size, e.Location.Codec)));
 
     public ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct) => ValueTask.FromResult(_index.ContainsKey(digest));
 
@@ -371,22 +350,7 @@ public sealed class S3PackObjectStore : IObjectStore
         {
             var pack = _bytes.ToArray();
             var name = Convert.ToHexStringLower(SHA256.HashData(pack));
-            _entries.Sort((a, b) => a.Digest.CompareTo(b.Digest));
-            var idx = new byte[8 + (_entries.Count * IndexEntry) + 32];
-            "CIX1"u8.CopyTo(idx);
-            BinaryPrimitives.WriteUInt32BigEndian(idx.AsSpan(4), (uint)_entries.Count);
-            for (var i = 0; i < _entries.Count; i++)
-            {
-                var e = _entries[i];
-                var span = idx.AsSpan(8 + (i * IndexEntry), IndexEntry);
-                e.Digest.WriteTo(span);
-                BinaryPrimitives.WriteUInt64BigEndian(span[32..], (ulong)e.Offset);
-                BinaryPrimitives.WriteUInt32BigEndian(span[40..], (uint)e.Stored);
-                BinaryPrimitives.WriteUInt32BigEndian(span[44..], (uint)e.Size);
-                span[48] = (byte)e.Codec;
-            }
-
-            SHA256.HashData(idx.AsSpan(0, idx.Length - 32), idx.AsSpan(idx.Length - 32));
+            var idx = PackIndexCodec.Encode(_entries);
             return (name, pack, idx);
         }
     }

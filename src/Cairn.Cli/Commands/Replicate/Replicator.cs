@@ -131,7 +131,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
         if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(bytes)), pack, StringComparison.Ordinal)) return null;
         try
         {
-            foreach (var (_, loc) in PackIndex.Parse(idx, pack, $"{endpoint.Display}packs/{pack}.idx"))
+            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{endpoint.Display}packs/{pack}.idx", "the copy is damaged; replicate from another server"))
             {
                 if (loc.Offset < 4 || loc.Offset + loc.StoredSize > bytes.Length) return null;
             }
