@@ -37,17 +37,7 @@ public sealed class PostgreSqlCoordinationStore : SqlCoordinationStore
     /// <summary>Connects and migrates.</summary>
     public static async Task<PostgreSqlCoordinationStore> OpenAsync(string connectionString, TimeProvider time, ILogger? logger, CancellationToken ct)
     {
-        var store = new PostgreSqlCoordinationStore(connectionString, time, logger);
-        try
-        {
-            await store.MigrateAsync(ct);
-            return store;
-        }
-        catch
-        {
-            await store.DisposeAsync();
-            throw;
-        }
+        return await MigratedAsync(new PostgreSqlCoordinationStore(connectionString, time, logger), ct);
     }
 
     protected override string Description => _description;

@@ -38,17 +38,7 @@ public sealed class SqliteCoordinationStore : SqlCoordinationStore
     /// <summary>Opens (creating if needed) and migrates the database at <paramref name="path"/>.</summary>
     public static async Task<SqliteCoordinationStore> OpenAsync(string path, TimeProvider time, ILogger? logger, CancellationToken ct)
     {
-        var store = new SqliteCoordinationStore(path, time, logger);
-        try
-        {
-            await store.MigrateAsync(ct);
-            return store;
-        }
-        catch
-        {
-            await store.DisposeAsync();
-            throw;
-        }
+        return await MigratedAsync(new SqliteCoordinationStore(path, time, logger), ct);
     }
 
     protected override string Description => $"SQLite database {_path}";

@@ -167,6 +167,22 @@ public abstract class SqlCoordinationStore : ICoordinationStore
 
     // ---- migrations
 
+    /// <summary>Migrates a freshly constructed store, disposing it if that fails; how every backend's OpenAsync ends.</summary>
+    protected static async Task<TStore> MigratedAsync<TStore>(TStore store, CancellationToken ct)
+        where TStore : SqlCoordinationStore
+    {
+        try
+        {
+            await store.MigrateAsync(ct).ConfigureAwait(false);
+            return store;
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     public async Task MigrateAsync(CancellationToken ct)
     {
         await using (var connection = await ConnectAsync(ct))
