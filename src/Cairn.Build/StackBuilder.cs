@@ -90,7 +90,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
             result.Add(entry);
         }
 
-        return new BuildPlan(stack.Platform, options.Site, options.DeploymentRoot, result);
+        return new BuildPlan(stack.Platform, options.DeploymentSite, options.DeploymentRoot, result);
     }
 
     /// <summary>Builds what is not up to date. Failures are results, not exceptions; cancellation throws.</summary>
@@ -280,7 +280,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
         _log.LogInformation("building {Recipe}: {Reason}", recipe.Id, BuildReason(decision));
         var work = Directory.CreateDirectory(Path.Combine(stack.Options.BuildsDirectory, WorkFolder, $"{recipe.Name}-{recipe.Version}-{Guid.NewGuid():N}")).FullName;
         var logFile = Path.Combine(work, "build.log");
-        var layout = new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.Site, decision.Platform);
+        var layout = new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.DeploymentSite, decision.Platform);
         PackageResult? result = null;
         string failurePhase = "prepare";
         try
@@ -419,7 +419,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
             BuildKey = decision.Key.ToString(),
             Dependencies = [.. directDeps.Select(d => d.Id)],
             Tests = tests,
-            PublishedBy = stack.Options.Publisher ?? stack.Options.Site,
+            PublishedBy = stack.Options.Publisher ?? stack.Options.BuildSite,
             Replace = decision.Existing is not null,
             ReplaceReason = decision.Existing is null ? null : $"rebuilt: build key changed (was {decision.Existing.BuildKey})",
             ExtraFiles = extras,
@@ -451,7 +451,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
         if (Directory.Exists(target)) target += "-" + Guid.NewGuid().ToString("N")[..6];
         Directory.CreateDirectory(parent);
         Directory.Move(work, target);
-        var record = new FailureRecord(recipe.Name, recipe.Version, key.ToString(), reason, code, stack.Options.Site, stack.Platform, startedAt);
+        var record = new FailureRecord(recipe.Name, recipe.Version, key.ToString(), reason, code, stack.Options.BuildSite, stack.Platform, startedAt);
         File.WriteAllBytes(Path.Combine(target, "build.json"), JsonSerializer.SerializeToUtf8Bytes(record, CairnJson.Indented));
         foreach (var old in Directory.GetDirectories(parent).Order(StringComparer.Ordinal).Reverse().Skip(Math.Max(1, stack.Options.FailedRecordsToKeep)))
         {

@@ -28,8 +28,11 @@ public sealed record StackOptions
     /// <summary>Repository platform the products are published under; null: the repository's default.</summary>
     public string? Platform { get; init; }
 
-    /// <summary>CODE-RADE's SITE.</summary>
-    public string Site { get; init; } = "generic";
+    /// <summary>CODE-RADE's SITE: the site component of the deployment path (not the CI site that builds).</summary>
+    public string DeploymentSite { get; init; } = "generic";
+
+    /// <summary>The CI site that builds (Jenkins, GitLab, …): recorded with failures and, by default, as the publisher.</summary>
+    public string BuildSite { get; init; } = Environment.MachineName;
 
     /// <summary>CODE-RADE's CVMFS_DIR: products are built for CVMFS_DIR/SITE/OS/ARCH/NAME/VERSION.</summary>
     public string DeploymentRoot { get; init; } = "/cvmfs/cairn";
@@ -58,7 +61,7 @@ public sealed record StackOptions
     /// <summary>Keep the workspace, prefix and dependencies of failed builds (for debugging).</summary>
     public bool KeepFailedWork { get; init; }
 
-    /// <summary>Recorded as the publisher of each product; null: the site.</summary>
+    /// <summary>Recorded as the publisher of each product; null: <see cref="BuildSite"/>.</summary>
     public string? Publisher { get; init; }
 
     /// <summary>How many failed-build records to keep per NAME/VERSION.</summary>
@@ -93,7 +96,7 @@ public sealed record PlanEntry(
     IReadOnlyList<string>? Waits = null,
     string? Code = null);
 
-public sealed record BuildPlan(string Platform, string Site, string DeploymentRoot, IReadOnlyList<PlanEntry> Packages)
+public sealed record BuildPlan(string Platform, string DeploymentSite, string DeploymentRoot, IReadOnlyList<PlanEntry> Packages)
 {
     public int ToBuild => Packages.Count(p => p.Action is PlanAction.Build or PlanAction.After);
 }

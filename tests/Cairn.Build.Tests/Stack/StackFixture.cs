@@ -75,7 +75,7 @@ public sealed class StackFixture : IAsyncLifetime
         RecipesDirectory = recipes,
         BuildsDirectory = Path.Combine(repository, "builds"),
         CacheDirectory = DirectoryRepository.DefaultCacheDirectory(repository),
-        Site = "test",
+        DeploymentSite = "test",
         DeploymentRoot = "/cvmfs/cairn.test",
         Limits = new SandboxLimits { WallTime = TimeSpan.FromMinutes(10) },
     };

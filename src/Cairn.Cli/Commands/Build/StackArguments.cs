@@ -13,7 +13,9 @@ public sealed class StackArguments
 
     public Option<string[]> Only { get; } = new("--only") { Description = "Only these packages and what they need (repeatable)", AllowMultipleArgumentsPerToken = true };
 
-    public Option<string> Site { get; } = new("--site") { Description = "Site name (CODE-RADE's SITE)", DefaultValueFactory = _ => "generic" };
+    public Option<string> DeploymentSite { get; } = new("--deployment-site") { Description = "Site component of the deployment path (CODE-RADE's SITE)", DefaultValueFactory = _ => "generic" };
+
+    public Option<string?> BuildSite { get; } = new("--site") { Description = "Name of this CI site (Jenkins, GitLab, …): recorded with each build; with --gateway, the registered site (default: the host name)" };
 
     public Option<string> DeploymentRoot { get; } = new("--deployment-root") { Description = "Deployment root (CODE-RADE's CVMFS_DIR); products are built for ROOT/SITE/OS/ARCH/NAME/VERSION", DefaultValueFactory = _ => "/cvmfs/cairn" };
 
@@ -26,7 +28,8 @@ public sealed class StackArguments
         command.Arguments.Add(Recipes);
         command.Options.Add(Sources);
         command.Options.Add(Only);
-        command.Options.Add(Site);
+        command.Options.Add(DeploymentSite);
+        command.Options.Add(BuildSite);
         command.Options.Add(DeploymentRoot);
         command.Options.Add(Platform);
         command.Options.Add(NoReplace);
@@ -46,7 +49,8 @@ public sealed class StackArguments
             RecipesDirectory = Path.GetFullPath(parse.GetValue(Recipes)!),
             SourceDirectories = [.. (parse.GetValue(Sources) ?? []).Select(Path.GetFullPath)],
             Only = parse.GetValue(Only) ?? [],
-            Site = parse.GetValue(Site)!,
+            DeploymentSite = parse.GetValue(DeploymentSite)!,
+            BuildSite = parse.GetValue(BuildSite) ?? Environment.MachineName,
             DeploymentRoot = root,
             Platform = parse.GetValue(Platform),
             WhenKeyChanged = parse.GetValue(NoReplace) ? ChangedKeyPolicy.Refuse : ChangedKeyPolicy.Replace,

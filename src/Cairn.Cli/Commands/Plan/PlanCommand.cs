@@ -34,7 +34,7 @@ public static class PlanCommand
                     o.WriteLine($"{$"{p.Name}/{p.Version}".PadRight(width)}  {action,-10}  {detail}");
                 }
 
-                o.WriteLine($"{plan.Packages.Count} packages for {plan.Platform} at {plan.DeploymentRoot}/{plan.Site}: {plan.ToBuild} to build, " +
+                o.WriteLine($"{plan.Packages.Count} packages for {plan.Platform} at {plan.DeploymentRoot}/{plan.DeploymentSite}: {plan.ToBuild} to build, " +
                             $"{plan.Packages.Count(p => p.Action == PlanAction.UpToDate)} up to date, " +
                             $"{plan.Packages.Count(p => p.Action is PlanAction.Blocked or PlanAction.Error)} cannot build");
             });
