@@ -114,11 +114,6 @@ public sealed record ProductCommit(
 /// <param name="Promotions">Channels the build key is promoted to after this commit.</param>
 public sealed record CommitOutcome(long Revision, bool RepositoryWritten, CoherenceStatus Coherence, IReadOnlyList<string> Promotions, string Message);
 
-/// <summary>One file that differs between the reference output and a site's output.</summary>
-/// <param name="Kind">added, removed, content, mode, type or symlink.</param>
-/// <param name="TextDiff">A unified diff for small text files, else null.</param>
-public sealed record FileDifference(string Path, string Kind, long? ReferenceSize, long? SiteSize, Digest? ReferenceDigest, Digest? SiteDigest, string? TextDiff);
-
 /// <summary>A site's file differences from the reference root (possibly truncated: see <see cref="Truncated"/>).</summary>
 public sealed record SiteFileDifferences(string Site, Digest? Root, IReadOnlyList<FileDifference> Files, bool Truncated);
 
