@@ -9,10 +9,12 @@ namespace Cairn.Build;
 
 /// <summary>Everything outside the recipe folder that a build key covers.</summary>
 /// <param name="Platform">e.g. debian12/x86_64</param>
+/// <param name="Deployment">CVMFS_DIR/SITE exactly as the build sees them (<see cref="DeploymentLayout.Deployment"/>): baked into products.</param>
 /// <param name="DependencyProducts">The published product root digest of every (transitive) dependency, by name.</param>
 /// <param name="BuildEnvironment">The digest of the build environment product; null: the host's /usr.</param>
 public sealed record BuildKeyInputs(
     Platform Platform,
+    string Deployment,
     IReadOnlyDictionary<string, Digest> DependencyProducts,
     Digest? BuildEnvironment = null,
     int SandboxContractVersion = SandboxContract.Version);
@@ -23,7 +25,7 @@ public sealed record BuildKeyInputs(
 /// </summary>
 public static class BuildKey
 {
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     private static readonly byte[] Magic = "cairn-build-key\n"u8.ToArray();
 
@@ -41,6 +43,7 @@ public static class BuildKey
         Field(buffer, "format", FormatVersion.ToString());
         Field(buffer, "sandbox", inputs.SandboxContractVersion.ToString());
         Field(buffer, "platform", inputs.Platform.ToString());
+        Field(buffer, "deployment", inputs.Deployment);
         Field(buffer, "name", recipe.Name);
         Field(buffer, "version", recipe.Version);
 

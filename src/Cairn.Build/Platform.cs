@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Cairn.Core;
 
 namespace Cairn.Build;
 
@@ -47,4 +48,28 @@ public sealed record DeploymentLayout(string CvmfsDir, string Site, Platform Pla
     public string RepoDir => $"{CvmfsDir.TrimEnd('/')}/{Site}/{Platform.Os}/{Platform.Arch}";
 
     public string PrefixOf(string name, string version) => $"{RepoDir}/{name}/{version}";
+
+    /// <summary>CVMFS_DIR/SITE exactly as builds see them: the build key's <c>deployment</c> field (docs/format/build-key.md).</summary>
+    public string Deployment => $"{CvmfsDir}/{Site}";
+
+    /// <summary>
+    /// The root must be absolute and the site one path component, so that <see cref="Deployment"/> names exactly one
+    /// (CVMFS_DIR, SITE) pair.
+    /// </summary>
+    public static void Validate(string cvmfsDir, string site)
+    {
+        ArgumentNullException.ThrowIfNull(cvmfsDir);
+        ArgumentNullException.ThrowIfNull(site);
+        if (!cvmfsDir.StartsWith('/') || cvmfsDir.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.DeploymentPathInvalid, $"the deployment root '{cvmfsDir}' is not an absolute path",
+                "e.g. --deployment-root /cvmfs/cairn.example.org");
+        }
+
+        if (site.Length == 0 || site is "." or ".." || site.Contains('/', StringComparison.Ordinal) || site.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.DeploymentPathInvalid, $"the deployment site '{site}' is not one path component",
+                "give a plain name, e.g. --deployment-site generic");
+        }
+    }
 }

@@ -38,6 +38,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Jobs < 1) throw new CairnException(ErrorCode.Usage, "--jobs must be at least 1");
+        DeploymentLayout.Validate(options.DeploymentRoot, options.DeploymentSite);
         var graph = RecipeGraph.Load(options.RecipesDirectory);
         if (options.Only.Count > 0) graph = graph.Only(options.Only);
         var platform = options.Platform ?? repository.DefaultPlatform;
@@ -169,7 +170,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
         var sources = recipe.Sources.Select(s => stack.Sources.Resolve(recipe, s)).ToList();
         ModuleFile.Validate(recipe);
         var key = BuildKey.Compute(stack.Graph, recipe,
-            new BuildKeyInputs(platform, deps.ToDictionary(kv => kv.Key, kv => kv.Value.Root, StringComparer.Ordinal), environment?.Root));
+            new BuildKeyInputs(platform, new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.DeploymentSite, platform).Deployment, deps.ToDictionary(kv => kv.Key, kv => kv.Value.Root, StringComparer.Ordinal), environment?.Root));
         var existing = Find(catalog, stack.Platform, recipe);
         var decision = new Decision(key, existing, sources, platform, environment);
         if (existing is null || decision.UpToDate) return decision;
@@ -405,11 +406,14 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
         var moduleFile = Path.Combine(work, "modulefile");
         var directDeps = stack.Graph.DirectDependencies(recipe.Name);
         await File.WriteAllTextAsync(moduleFile, ModuleFile.Generate(recipe, stack.Platform, paths.Prefix, directDeps, decision.Key.ToString()), ct).ConfigureAwait(false);
+        var luaModuleFile = moduleFile + ModuleFile.LuaSuffix;
+        await File.WriteAllTextAsync(luaModuleFile, ModuleFile.GenerateLua(recipe, stack.Platform, paths.Prefix, directDeps, decision.Key.ToString()), ct).ConfigureAwait(false);
         var logPath = LogPathInTree(stack.Platform, recipe.Name, recipe.Version);
         var logDir = logPath[..logPath.LastIndexOf('/')];
         var extras = new List<ExtraFile>
         {
             new(ModuleFile.PathInTree(stack.Platform, recipe.Name, recipe.Version), moduleFile),
+            new(ModuleFile.LuaPathInTree(stack.Platform, recipe.Name, recipe.Version), luaModuleFile),
             new(logPath, logFile),
         };
         extras.AddRange(reports.Select(r => new ExtraFile($"{logDir}/{TestReport.JunitFolder}/{Path.GetFileName(r)}", r)));

@@ -77,6 +77,7 @@ public enum ErrorCode
     BuildBlocked = 613,
     TestReportInvalid = 614,
     BuildEnvironmentMissing = 615,
+    DeploymentPathInvalid = 616,
 
     // 7xx: remote repositories and distribution (docs/errors.md)
     RemoteUnavailable = 700,

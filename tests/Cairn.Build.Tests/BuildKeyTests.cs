@@ -25,7 +25,7 @@ public sealed partial class BuildKeyTests : IDisposable
     }
 
     private static BuildKeyInputs VectorInputs() =>
-        new(Debian, new Dictionary<string, Digest> { ["zlib"] = Digest.Of("zlib product"u8) });
+        new(Debian, "/cvmfs/cairn/generic", new Dictionary<string, Digest> { ["zlib"] = Digest.Of("zlib product"u8) }, SandboxContractVersion: 2);
 
     [Fact]
     public void The_documented_test_vector_holds()
@@ -37,7 +37,7 @@ public sealed partial class BuildKeyTests : IDisposable
         var bytes = BuildKey.Encode(graph, graph["libpng"], VectorInputs());
         Assert.Equal(documented.Groups[1].Value, BuildKey.Compute(graph, graph["libpng"], VectorInputs()).ToString());
         Assert.Equal(int.Parse(LengthLine().Match(doc).Groups[1].Value), bytes.Length);
-        Assert.StartsWith("cairn-build-key\nformat\0\0\0\0\0\0\0\0\u00011sandbox\0", Encoding.Latin1.GetString(bytes));
+        Assert.StartsWith("cairn-build-key\nformat\0\0\0\0\0\0\0\0\u00012sandbox\0", Encoding.Latin1.GetString(bytes));
     }
 
     [Fact]
@@ -48,7 +48,9 @@ public sealed partial class BuildKeyTests : IDisposable
         var baseline = BuildKey.Compute(graph, libpng, VectorInputs());
         Assert.Equal(baseline, BuildKey.Compute(graph, libpng, VectorInputs()));
         Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with { Platform = new Platform("debian13", "x86_64") }));
-        Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with { SandboxContractVersion = 2 }));
+        Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with { Deployment = "/cvmfs/other/generic" }));
+        Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with { Deployment = "/cvmfs/cairn/site2" }));
+        Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with { SandboxContractVersion = 99 }));
         Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with { BuildEnvironment = Digest.Of("rootfs"u8) }));
         Assert.NotEqual(baseline, BuildKey.Compute(graph, libpng, VectorInputs() with
         {
@@ -73,13 +75,13 @@ public sealed partial class BuildKeyTests : IDisposable
         _dir.AddSimple("freetype", "1", "libpng");
         var g = RecipeGraph.Load(_dir.Root);
         var products = new Dictionary<string, Digest> { ["libpng"] = Digest.Of("p"u8) };
-        var e = Assert.Throws<CairnException>(() => BuildKey.Compute(g, g["freetype"], new BuildKeyInputs(Debian, products)));
+        var e = Assert.Throws<CairnException>(() => BuildKey.Compute(g, g["freetype"], new BuildKeyInputs(Debian, "/cvmfs/cairn/generic", products)));
         Assert.Equal(ErrorCode.DependencyProductMissing, e.Code);
         Assert.Contains("zlib/1", e.Message);
         products["zlib"] = Digest.Of("z"u8);
-        var k1 = BuildKey.Compute(g, g["freetype"], new BuildKeyInputs(Debian, products));
+        var k1 = BuildKey.Compute(g, g["freetype"], new BuildKeyInputs(Debian, "/cvmfs/cairn/generic", products));
         products["zlib"] = Digest.Of("z2"u8);
-        Assert.NotEqual(k1, BuildKey.Compute(g, g["freetype"], new BuildKeyInputs(Debian, products)));
+        Assert.NotEqual(k1, BuildKey.Compute(g, g["freetype"], new BuildKeyInputs(Debian, "/cvmfs/cairn/generic", products)));
     }
 
     [GeneratedRegex(@"^key: ([0-9a-f]{64})$", RegexOptions.Multiline)]

@@ -23,11 +23,18 @@ public sealed class RecipeDir : IDisposable
         return Add(name, $"name: {name}\nversion: \"{version}\"\n{d}build: |\n  make\n  make install\ncheck: |\n  make check\n");
     }
 
-    public static string RepoRoot()
+    /// <summary>The checkout: above the test binaries, or (built with --artifacts-path elsewhere) above this source file.</summary>
+    public static string RepoRoot([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")
     {
-        var dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "Cairn.slnx"))) dir = Path.GetDirectoryName(dir)!;
-        return dir;
+        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) })
+        {
+            for (var dir = start; !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+            {
+                if (File.Exists(Path.Combine(dir, "Cairn.slnx"))) return dir;
+            }
+        }
+
+        throw new InvalidOperationException("cannot find the checkout (Cairn.slnx)");
     }
 
     public void Dispose() => Directory.Delete(Root, recursive: true);

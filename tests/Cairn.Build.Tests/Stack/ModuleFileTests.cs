@@ -5,8 +5,9 @@ using Cairn.Repository;
 namespace Cairn.Build.Tests.Stack;
 
 /// <summary>
-/// The generated Tcl modulefiles, loaded by the real environment-modules and the real Lmod from a materialized
-/// copy of the repository tree: paths point into the copy (relocatable), and loading zdep loads zlib.
+/// The generated modulefiles, loaded by the real environment-modules (the Tcl VERSION file) and the real Lmod (the
+/// Lua VERSION.lua file beside it, which Lmod prefers) from a materialized copy of the repository tree: paths
+/// point into the copy (relocatable), loading zdep loads zlib, and a program compiles and runs against zlib.
 /// </summary>
 [Collection(StackCollection.Name)]
 public sealed class ModuleFileTests(StackFixture stack)
@@ -21,6 +22,7 @@ public sealed class ModuleFileTests(StackFixture stack)
         module use "$1/modules/linux-x86_64"
         module load zdep
         echo "LOADED=$LOADEDMODULES"
+        echo "FILES=$_LMFILES_"
         echo "ZLIB_DIR=$ZLIB_DIR"
         echo "ZDEP_DIR=$ZDEP_DIR"
         echo "ZDEP_DATA=$ZDEP_DATA"
@@ -44,16 +46,43 @@ public sealed class ModuleFileTests(StackFixture stack)
         using var deploy = await DeployAsync();
         var output = Run($"source {EnvironmentModulesInit}\n{Probe}", deploy.Root);
         Check(output, deploy.Root);
+
+        // It loaded the Tcl files; the .lua files beside them (no #%Module cookie) are not modulefiles to it.
+        Assert.Equal($"{deploy.Root}/modules/linux-x86_64/zlib/1.2.13:{deploy.Root}/modules/linux-x86_64/zdep/1.0", output["FILES"]);
+        var avail = Run($"source {EnvironmentModulesInit}\nmodule use \"$1/modules/linux-x86_64\"\necho \"AVAIL=$(module -t avail zdep 2>&1 | tr '\\n' ' ')\"\necho AFTER=", deploy.Root);
+        Assert.Contains("zdep/1.0", avail["AVAIL"], StringComparison.Ordinal);
+        Assert.DoesNotContain(".lua", avail["AVAIL"], StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Lmod_reads_the_same_tcl_modulefiles()
+    public async Task Lmod_loads_the_lua_modulefiles()
     {
         var lmod = LmodLocations.FirstOrDefault(File.Exists);
         Assert.True(lmod is not null, "Lmod is not available: run scripts/install-lmod.sh (Debian's lmod conflicts with environment-modules)");
         using var deploy = await DeployAsync();
+        var init = $"module() {{ eval \"$(lua5.3 {lmod} bash \"$@\")\"; }}\nexport LMOD_CACHE_DIR=/nonexistent\n";
+        var output = Run(init + Probe, deploy.Root);
+        Check(output, deploy.Root);
+        Assert.Equal($"{deploy.Root}/modules/linux-x86_64/zlib/1.2.13.lua:{deploy.Root}/modules/linux-x86_64/zdep/1.0.lua", output["FILES"]);
+
+        // 'module --raw show' prints the file Lmod would load, as it is: the generated Lua.
+        var raw = Run(init + "module use \"$1/modules/linux-x86_64\"\nmodule --raw show zdep > \"$1/raw\" 2>&1\necho AFTER=", deploy.Root);
+        var shown = File.ReadAllText(Path.Combine(deploy.Root, "raw"));
+        Assert.Contains($"{deploy.Root}/modules/linux-x86_64/zdep/1.0.lua:", shown, StringComparison.Ordinal);
+        Assert.Contains("depends_on(\"zlib/1.2.13\")", shown, StringComparison.Ordinal);
+        Assert.DoesNotContain("#%Module", shown, StringComparison.Ordinal);
+        Assert.Equal("", raw["AFTER"]);
+    }
+
+    [Fact]
+    public async Task Lmod_still_reads_the_tcl_modulefiles_alone()
+    {
+        var lmod = LmodLocations.FirstOrDefault(File.Exists);
+        Assert.True(lmod is not null, "Lmod is not available: run scripts/install-lmod.sh (Debian's lmod conflicts with environment-modules)");
+        using var deploy = await DeployAsync(lua: false);
         var output = Run($"module() {{ eval \"$(lua5.3 {lmod} bash \"$@\")\"; }}\nexport LMOD_CACHE_DIR=/nonexistent\n{Probe}", deploy.Root);
         Check(output, deploy.Root);
+        Assert.EndsWith("/zdep/1.0", output["FILES"], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -75,6 +104,11 @@ public sealed class ModuleFileTests(StackFixture stack)
             """);
         var recipe = Recipes.RecipeParser.Load(recipeDir);
         var text = ModuleFile.Generate(recipe, "linux-x86_64", recipeDir, [], null);
+        var lua = ModuleFile.GenerateLua(recipe, "linux-x86_64", recipeDir, [], null);
+        Assert.Contains("whatis(\"odd 1.0: has [brackets] and $dollars \\\"quoted\\\"\")", lua, StringComparison.Ordinal);
+        Assert.Contains("prepend_path(\"PYTHONPATH\", prefix .. \"/lib/python3/site-packages\")", lua, StringComparison.Ordinal);
+        Assert.Contains("setenv(\"ODD_HOME\", prefix .. \"/share\")", lua, StringComparison.Ordinal);
+        Assert.Contains("setenv(\"ODD_TEXT\", \"costs $5 [sic]\")", lua, StringComparison.Ordinal);
         Assert.Contains("module-whatis \"odd 1.0: has \\[brackets\\] and \\$dollars \\\"quoted\\\"\"", text, StringComparison.Ordinal);
         Assert.Contains("prepend-path PYTHONPATH \"$prefix/lib/python3/site-packages\"", text, StringComparison.Ordinal);
         Assert.Contains("setenv ODD_HOME \"$prefix/share\"", text, StringComparison.Ordinal);
@@ -127,7 +161,7 @@ public sealed class ModuleFileTests(StackFixture stack)
     }
 
     /// <summary>Materializes zlib and zdep with their modulefiles into a fresh directory, as 'cairn materialize --modules' does.</summary>
-    private async Task<StackCopy> DeployAsync()
+    private async Task<StackCopy> DeployAsync(bool lua = true)
     {
         var deploy = new StackCopy(Directory.CreateTempSubdirectory("cairn-deploy-").FullName);
         await using var repo = await StackFixture.OpenAsync(stack.Repository);
@@ -138,10 +172,14 @@ public sealed class ModuleFileTests(StackFixture stack)
         foreach (var product in products)
         {
             await new Materializer(repo.Trees).MaterializeAsync(product, deploy.Root, new MaterializeOptions(), null, default);
-            var path = ModuleFile.PathInTree(product.Platform, product.Name, product.Version);
-            var target = Path.Combine(deploy.Root, path);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            await File.WriteAllTextAsync(target, await StackBuildTests.ReadAsync(repo, head.Root, path));
+            var paths = new List<string> { ModuleFile.PathInTree(product.Platform, product.Name, product.Version) };
+            if (lua) paths.Add(ModuleFile.LuaPathInTree(product.Platform, product.Name, product.Version));
+            foreach (var path in paths)
+            {
+                var target = Path.Combine(deploy.Root, path);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                await File.WriteAllTextAsync(target, await StackBuildTests.ReadAsync(repo, head.Root, path));
+            }
         }
 
         return deploy;

@@ -15,7 +15,7 @@ public static class MaterializeCommand
         var copy = new Option<bool>("--copy") { Description = "Write writable copies instead of read-only hardlinks into the cache" };
         var cache = ProductArguments.Cache();
         var noCache = new Option<bool>("--no-cache") { Description = "Write files directly, without the unpacked-object cache" };
-        var modules = new Option<bool>("--modules") { Description = "Also write each product's modulefile to DEST/modules/<platform>/<name>/<version> (then: module use DEST/modules/<platform>)" };
+        var modules = new Option<bool>("--modules") { Description = "Also write each product's modulefiles to DEST/modules/<platform>/<name>/<version> (Tcl) and <version>.lua (Lmod) (then: module use DEST/modules/<platform>)" };
         var command = new Command("materialize", "Lay products out at DEST/<platform>/<name>/<version>")
         {
             args, platform, revision, closure, copy, cache, noCache, modules,
@@ -47,9 +47,9 @@ public static class MaterializeCommand
             var moduleFiles = new List<string>();
             if (ctx.Parse.GetValue(modules))
             {
-                foreach (var p in products)
+                // The Tcl modulefile and, beside it, the Lmod (Lua) one (VERSION.lua), when the product has them.
+                foreach (var path in products.SelectMany(p => new[] { $"modules/{p.Platform}/{p.Name}/{p.Version}", $"modules/{p.Platform}/{p.Name}/{p.Version}.lua" }))
                 {
-                    var path = $"modules/{p.Platform}/{p.Name}/{p.Version}";
                     if (await repo.Trees.LookupAsync(manifest.Root, path, ct) is not { IsFile: true } entry) continue;
                     var target = Path.Combine(Path.GetFullPath(destination), path);
                     Directory.CreateDirectory(Path.GetDirectoryName(target)!);
