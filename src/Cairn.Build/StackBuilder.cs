@@ -14,7 +14,7 @@ namespace Cairn.Build;
 /// and published (with its modulefile and build log, in one revision) only when the check passes. A failure
 /// publishes nothing and blocks everything downstream. See docs/recipes.md, "Building a stack".
 /// </summary>
-public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox, TimeProvider time, ILogger? logger = null)
+public sealed partial class StackBuilder(ProductRepository repository, ISandbox sandbox, TimeProvider time, ILogger? logger = null)
 {
     /// <summary>Top-level directory of build logs in the repository tree.</summary>
     public const string LogsDirectory = "logs";
@@ -60,7 +60,11 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
             var failing = deps.Where(d => entries[d.Name].Action == PlanAction.Error).Select(d => d.Name).ToList();
             var waits = deps.Where(d => entries[d.Name].Action is PlanAction.Build or PlanAction.After).Select(d => d.Name).ToList();
             PlanEntry entry;
-            if (failing.Count > 0)
+            if (await ProvidedEntryAsync(stack.Options, stack.Platform, recipe, ct).ConfigureAwait(false) is { } provided)
+            {
+                entry = provided;
+            }
+            else if (failing.Count > 0)
             {
                 entry = new PlanEntry(recipe.Name, recipe.Version, PlanAction.Blocked, $"blocked by {string.Join(", ", failing)}",
                     Code: ErrorCodes.Name(ErrorCode.BuildBlocked));
@@ -74,7 +78,7 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
             {
                 try
                 {
-                    var products = deps.ToDictionary(d => d.Name, d => Find(catalog, stack.Platform, d)!, StringComparer.Ordinal);
+                    var products = await DependencyRecordsAsync(stack.Options, stack.Platform, recipe, deps, catalog, ct).ConfigureAwait(false);
                     var decision = await DecideAsync(stack, recipe, products, catalog, ct).ConfigureAwait(false);
                     entry = decision.UpToDate
                         ? new PlanEntry(recipe.Name, recipe.Version, PlanAction.UpToDate, "up to date", decision.Key.ToString(), decision.Existing!.BuildKey)
@@ -255,11 +259,12 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
         var startedAt = time.GetUtcNow();
         var catalog = await repository.CatalogAsync(await repository.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         var deps = stack.Graph.TransitiveDependencies(recipe.Name);
+        if (await ProvidedResultAsync(stack.Options, stack.Platform, recipe, started, ct).ConfigureAwait(false) is { } provided) return provided;
         Decision decision;
+        Dictionary<string, ProductRecord> products;
         try
         {
-            var products = deps.ToDictionary(d => d.Name, d => Find(catalog, stack.Platform, d) ?? throw new CairnException(ErrorCode.DependencyProductMissing,
-                $"{recipe.Id} needs {d.Id}, which is not published for {stack.Platform}", "build it first"), StringComparer.Ordinal);
+            products = await DependencyRecordsAsync(stack.Options, stack.Platform, recipe, deps, catalog, ct).ConfigureAwait(false);
             decision = await DecideAsync(stack, recipe, products, catalog, ct).ConfigureAwait(false);
         }
         catch (CairnException e)
@@ -298,9 +303,8 @@ public sealed class StackBuilder(ProductRepository repository, ISandbox sandbox,
                 var depPaths = new List<(Recipe, string)>();
                 foreach (var dep in deps.Reverse())
                 {
-                    var record = Find(catalog, stack.Platform, dep)!;
-                    await materializer.MaterializeAsync(record, depsRoot, materializeOptions, null, ct).ConfigureAwait(false);
-                    depPaths.Add((dep, Path.Combine(depsRoot, record.Platform, record.Name, record.Version)));
+                    var record = products[dep.Name];
+                    depPaths.Add((dep, await ProvideDependencyAsync(stack.Options, dep, record, depsRoot, ct).ConfigureAwait(false)));
                     log.WriteLine($"== dependency {dep.Id}: product {record.Root.Abbreviated} at {layout.PrefixOf(dep.Name, dep.Version)} (read-only)");
                 }
 

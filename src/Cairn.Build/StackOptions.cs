@@ -64,6 +64,12 @@ public sealed record StackOptions
     /// <summary>Recorded as the publisher of each product; null: <see cref="BuildSite"/>.</summary>
     public string? Publisher { get; init; }
 
+    /// <summary>
+    /// Where dependencies come from (--deps-from); null: the repository being built into. The caller owns (and
+    /// disposes) it. A package an external source holds is taken from it instead of being built.
+    /// </summary>
+    public IDependencySource? Dependencies { get; init; }
+
     /// <summary>How many failed-build records to keep per NAME/VERSION.</summary>
     public int FailedRecordsToKeep { get; init; } = 5;
 }

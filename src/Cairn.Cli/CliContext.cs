@@ -106,7 +106,8 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
             : null;
 
     /// <summary>Servers from --repo, proxies from --proxy or HTTP_PROXY, the client cache from the command's --cache or CAIRN_CACHE.</summary>
-    public RemoteOptions RemoteRepositoryOptions()
+    /// <param name="servers">Other servers than --repo's (cairn build --deps-from http://…), with the same proxies, cache and trust.</param>
+    public RemoteOptions RemoteRepositoryOptions(string? servers = null)
     {
         var cacheOption = parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--cache");
         var cache = (cacheOption is null ? null : parse.GetValue(cacheOption))
@@ -114,7 +115,7 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         var size = Environment.GetEnvironmentVariable("CAIRN_CACHE_SIZE");
         return new RemoteOptions
         {
-            Servers = RemoteOptions.ParseServers([RepositoryPath]),
+            Servers = RemoteOptions.ParseServers([servers ?? RepositoryPath]),
             Proxies = RemoteOptions.ParseProxies(parse.GetValue(GlobalOptions.Proxy)
                 ?? Environment.GetEnvironmentVariable("HTTP_PROXY") ?? Environment.GetEnvironmentVariable("http_proxy")),
             CacheDirectory = cache,

@@ -79,6 +79,12 @@ public enum ErrorCode
     BuildEnvironmentMissing = 615,
     DeploymentPathInvalid = 616,
 
+    // 630-639: where a build's dependencies come from (--deps-from; docs/recipes.md)
+    DepsSourceInvalid = 630,
+    DepsProductMissing = 631,
+    DepsTarballConflict = 632,
+    DepsMountInvalid = 633,
+
     // 7xx: remote repositories and distribution (docs/errors.md)
     RemoteUnavailable = 700,
     RemoteReadOnly = 701,
@@ -95,6 +101,8 @@ public enum ErrorCode
     NotMounted = 804,
     MountReadFailed = 805,
     UnmountFailed = 806,
+    MountHelperMissing = 807,
+    MountHelperFailed = 808,
 
     // 9xx: coordination between sites: claims, leases, site tokens, coherence (docs/coordination.md)
     SiteUnknown = 900,
@@ -146,12 +154,15 @@ public static class ErrorCodes
         ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid => 2,
         ErrorCode.SandboxStartFailed => 6,
         ErrorCode.BuildFailed or ErrorCode.CheckFailed or ErrorCode.BuildBlocked => BuildFailedExitCode,
+        ErrorCode.DepsSourceInvalid => 2,
+        ErrorCode.DepsProductMissing => 3,
         >= ErrorCode.RecipeSyntax and < (ErrorCode)700 => 5,
         ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl => 2,
         ErrorCode.RemoteContentRejected => 4,
         >= ErrorCode.RemoteUnavailable and < (ErrorCode)800 => 6,
         ErrorCode.MountUnavailable or ErrorCode.MountPermissionDenied or ErrorCode.MountPointInvalid => 2,
         ErrorCode.NotMounted => 3,
+        ErrorCode.MountHelperMissing => 2,
         >= ErrorCode.MountFailed and < (ErrorCode)900 => 6,
         ErrorCode.SiteUnknown or ErrorCode.ClaimLost or ErrorCode.LeaseLost or ErrorCode.PromotionRefused => 3,
         ErrorCode.CoordinationUnavailable => 6,

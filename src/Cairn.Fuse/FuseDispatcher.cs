@@ -18,7 +18,7 @@ internal interface IFuseReplySink
 /// need objects not in memory continue asynchronously; the reply is sent when they finish, so one slow remote
 /// fetch never holds a reader thread. Everything that would write answers EROFS.
 /// </summary>
-internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, FuseMountOptions options, ILogger logger)
+internal sealed partial class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, FuseMountOptions options, ILogger logger)
 {
     private readonly ConcurrentDictionary<ulong, object> _handles = new();
     private readonly ConcurrentDictionary<ulong, CancellationTokenSource> _pending = new();
@@ -138,7 +138,11 @@ internal sealed class FuseDispatcher(CairnFileSystem fs, IFuseReplySink sink, Fu
 
                 break; // no reply
             case FuseOpcode.GetXAttr:
+                GetXAttr(unique, header.NodeId, body);
+                break;
             case FuseOpcode.ListXAttr:
+                ListXAttr(unique, header.NodeId, FuseWire.Read<FuseGetXAttrIn>(body));
+                break;
             case FuseOpcode.FSync:
             case FuseOpcode.FSyncDir:
             case FuseOpcode.GetLk:

@@ -35,6 +35,8 @@ public static class BuildCommand
             };
             BubblewrapSandbox.LocateBwrap();
             await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
+            options = options with { Dependencies = deps };
             var monitor = new ConsoleMonitor(ctx.Error, ctx.Parse.GetValue(GlobalOptions.Verbose), quiet: ctx.Json);
             var result = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).BuildAsync(options, monitor, ct);
             if (ctx.Parse.GetValue(junit) is { } junitFile) WriteJunit(result, junitFile);
@@ -62,7 +64,7 @@ public static class BuildCommand
             var detail = p.Status switch
             {
                 PackageStatus.Built => $"{(p.Replaced ? "replaced" : "published")} in revision {p.Revision}; tests {p.Tests?.Passed} passed, {p.Tests?.Failed} failed, {p.Tests?.Skipped} skipped",
-                PackageStatus.UpToDate => $"key {p.BuildKey?[..12]}",
+                PackageStatus.UpToDate => p.BuildKey is null || p.Reason.StartsWith("provided", StringComparison.Ordinal) ? p.Reason : $"key {p.BuildKey[..12]}",
                 PackageStatus.Failed => $"{p.Code}: {p.Reason}" + (p.LogFile is null ? "" : $"; log: {p.LogFile}"),
                 _ => p.Reason,
             };

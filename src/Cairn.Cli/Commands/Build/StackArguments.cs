@@ -23,8 +23,19 @@ public sealed class StackArguments
 
     public Option<bool> NoReplace { get; } = new("--no-replace") { Description = "Refuse (instead of rebuilding and replacing) a NAME/VERSION published with another build key" };
 
+    public Option<string?> DepsFrom { get; } = new("--deps-from")
+    {
+        Description = "Where dependencies come from: repo (default: the --repo repository), http(s)://SERVER[,SERVER…], tarballs:DIR (cairn export files) " +
+                      "or mount:PATH_OR_URL (a cairn mount; a URL is mounted for the build). With --only, the packages it names are built and everything they need is taken from there",
+    };
+
+    /// <summary>The --deps-from source, opened; null for the repository being built into. The caller disposes it.</summary>
+    public Task<IDependencySource?> OpenDependenciesAsync(CliContext ctx, StackOptions options, CancellationToken ct) =>
+        DependencySourceFactory.OpenAsync(ctx, DependencySourceSpec.Parse(ctx.Parse.GetValue(DepsFrom)), options.BuildsDirectory, ct);
+
     public void AddTo(Command command)
     {
+        command.Options.Add(DepsFrom);
         command.Arguments.Add(Recipes);
         command.Options.Add(Sources);
         command.Options.Add(Only);

@@ -16,6 +16,8 @@ public static class PlanCommand
         {
             var options = stack.Options(ctx);
             await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
+            options = options with { Dependencies = deps };
             var plan = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).PlanAsync(options, ct);
             ctx.Write(plan, o =>
             {
@@ -30,7 +32,7 @@ public static class PlanCommand
                         PlanAction.Blocked => "blocked",
                         _ => "error",
                     };
-                    var detail = p.Action == PlanAction.UpToDate ? $"key {p.BuildKey![..12]}" : p.Code is null ? p.Reason : $"{p.Code}: {p.Reason}";
+                    var detail = p.Action == PlanAction.UpToDate ? (p.BuildKey is null || p.Reason.StartsWith("provided", StringComparison.Ordinal) ? p.Reason : $"key {p.BuildKey[..12]}") : p.Code is null ? p.Reason : $"{p.Code}: {p.Reason}";
                     o.WriteLine($"{$"{p.Name}/{p.Version}".PadRight(width)}  {action,-10}  {detail}");
                 }
 
