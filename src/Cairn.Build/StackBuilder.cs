@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cairn.Build.Coordinated;
 using Cairn.Build.Recipes;
 using Cairn.Core;
 using Cairn.Repository;
@@ -257,6 +258,8 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
     {
         var started = time.GetTimestamp();
         var startedAt = time.GetUtcNow();
+        var target = stack.Options.PublishTarget ?? new LocalPublishTarget(repository);
+        await target.RefreshAsync(ct).ConfigureAwait(false);
         var catalog = await repository.CatalogAsync(await repository.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         var deps = stack.Graph.TransitiveDependencies(recipe.Name);
         if (await ProvidedResultAsync(stack.Options, stack.Platform, recipe, started, ct).ConfigureAwait(false) is { } provided) return provided;
@@ -272,18 +275,35 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
             return Failed(recipe, e.Code, Describe(e), null, time.GetElapsedTime(started), null);
         }
 
-        if (decision.UpToDate)
+        JobTicket job;
+        try
         {
+            job = await target.AcquireAsync(new JobContext(recipe, stack.Platform, decision.Key, decision.UpToDate, decision.Existing, decision.Environment),
+                monitor, ct).ConfigureAwait(false);
+        }
+        catch (CairnException e)
+        {
+            return Failed(recipe, e.Code, Describe(e), decision.Key, time.GetElapsedTime(started), null);
+        }
+
+        await using var claimed = job;
+        if (job.Action == JobAction.Skip)
+        {
+            var current = decision.UpToDate ? decision.Existing : null;
             return new PackageResult
             {
-                Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.UpToDate, Reason = "up to date",
-                BuildKey = decision.Key.ToString(), Product = decision.Existing!.Root, Tests = decision.Existing.Tests,
-                RepositoryLog = decision.Existing.Log, Duration = time.GetElapsedTime(started),
+                Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.UpToDate, Reason = job.Reason ?? "up to date",
+                BuildKey = decision.Key.ToString(), Product = job.PublishedRoot ?? current?.Root, Tests = current?.Tests,
+                RepositoryLog = current?.Log, Duration = time.GetElapsedTime(started), Job = job.SkipOutcome,
             };
         }
 
-        monitor?.Started(recipe, BuildReason(decision));
-        _log.LogInformation("building {Recipe}: {Reason}", recipe.Id, BuildReason(decision));
+        // From here on the build runs under the job's token: a lost claim (gateway) stops it as Ctrl-C would.
+        var caller = ct;
+        ct = job.Token;
+        var why = job.Reason ?? BuildReason(decision);
+        monitor?.Started(recipe, why);
+        _log.LogInformation("building {Recipe}: {Reason}", recipe.Id, why);
         var work = Directory.CreateDirectory(Path.Combine(stack.Options.BuildsDirectory, WorkFolder, $"{recipe.Name}-{recipe.Version}-{Guid.NewGuid():N}")).FullName;
         var logFile = Path.Combine(work, "build.log");
         var layout = new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.DeploymentSite, decision.Platform);
@@ -295,7 +315,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
             await using (var file = new FileStream(logFile, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16))
             using (var log = new TeeStream(file, live))
             {
-                log.WriteLine($"== cairn build {recipe.Id}: {BuildReason(decision)}");
+                log.WriteLine($"== cairn build {recipe.Id}: {why}");
                 log.WriteLine($"== build key {decision.Key}, platform {decision.Platform} ({stack.Platform}), prefix {layout.PrefixOf(recipe.Name, recipe.Version)}");
                 var materializer = new Materializer(repository.Trees);
                 var materializeOptions = new MaterializeOptions { CacheDirectory = stack.Options.CacheDirectory };
@@ -357,6 +377,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                 if (result is not null)
                 {
                     log.WriteLine($"== FAILED: {result.Reason}; nothing is published");
+                    await target.ReportFailureAsync(job, result, reports, caller).ConfigureAwait(false);
                 }
                 else
                 {
@@ -364,7 +385,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                     log.WriteLine($"== publishing {recipe.Id} ({stack.Platform})");
                     log.Flush();
                     file.Flush(flushToDisk: false);
-                    result = await PublishAsync(stack, recipe, decision, paths, logFile, reports, tests!, work, started, ct).ConfigureAwait(false);
+                    result = await PublishAsync(stack, target, job, recipe, decision, paths, logFile, reports, tests!, work, started, ct).ConfigureAwait(false);
                 }
             }
         }
@@ -372,6 +393,12 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         {
             result = Failed(recipe, e.Code, $"{failurePhase}: {Describe(e)}", decision.Key, time.GetElapsedTime(started), null);
             AppendToLog(logFile, $"== FAILED: {result.Reason}; nothing is published");
+        }
+        catch (OperationCanceledException) when (job.IsLost && !caller.IsCancellationRequested)
+        {
+            result = Failed(recipe, ErrorCode.ClaimLost, $"{failurePhase}: the claim was lost, so the build stopped and nothing is published: {job.LostReason}",
+                decision.Key, time.GetElapsedTime(started), null);
+            AppendToLog(logFile, $"== FAILED: {result.Reason}");
         }
         catch (OperationCanceledException)
         {
@@ -404,7 +431,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         return result;
     }
 
-    private async Task<PackageResult> PublishAsync(Stack stack, Recipe recipe, Decision decision, BuildPaths paths, string logFile,
+    private async Task<PackageResult> PublishAsync(Stack stack, IPublishTarget target, JobTicket job, Recipe recipe, Decision decision, BuildPaths paths, string logFile,
         IReadOnlyList<string> reports, TestSummary tests, string work, long started, CancellationToken ct)
     {
         var moduleFile = Path.Combine(work, "modulefile");
@@ -421,7 +448,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
             new(logPath, logFile),
         };
         extras.AddRange(reports.Select(r => new ExtraFile($"{logDir}/{TestReport.JunitFolder}/{Path.GetFileName(r)}", r)));
-        var published = await repository.PublishDirectoryAsync(new ProductRef(recipe.Name, recipe.Version), paths.Prefix, new PublishOptions
+        var published = await target.PublishAsync(job, new ProductRef(recipe.Name, recipe.Version), paths.Prefix, new PublishOptions
         {
             Platform = stack.Platform,
             BuildKey = decision.Key.ToString(),
@@ -432,12 +459,12 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
             ReplaceReason = decision.Existing is null ? null : $"rebuilt: build key changed (was {decision.Existing.BuildKey})",
             ExtraFiles = extras,
             Log = logPath,
-        }, null, ct).ConfigureAwait(false);
+        }, reports, ct).ConfigureAwait(false);
         _log.LogInformation("published {Recipe} as revision {Revision}", recipe.Id, published.Revision);
         return new PackageResult
         {
-            Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.Built, Reason = BuildReason(decision),
-            BuildKey = decision.Key.ToString(), Product = published.Product.Root, Revision = published.Revision,
+            Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.Built, Reason = job.Reason ?? BuildReason(decision),
+            BuildKey = decision.Key.ToString(), Product = published.Root, Revision = published.Revision, Job = published.Job, Coordination = published.Detail,
             Replaced = published.Outcome == PublishOutcome.Replaced, Tests = tests, RepositoryLog = logPath,
             Duration = time.GetElapsedTime(started),
         };

@@ -70,6 +70,9 @@ public sealed record StackOptions
     /// </summary>
     public IDependencySource? Dependencies { get; init; }
 
+    /// <summary>Who builds each job and where products go (cairn build --gateway); null: publish into the repository.</summary>
+    public Coordinated.IPublishTarget? PublishTarget { get; init; }
+
     /// <summary>How many failed-build records to keep per NAME/VERSION.</summary>
     public int FailedRecordsToKeep { get; init; } = 5;
 }
@@ -147,6 +150,12 @@ public sealed record PackageResult
 
     /// <summary>Built products: the log's path in the repository tree.</summary>
     public string? RepositoryLog { get; init; }
+
+    /// <summary>With a publish target: how the job ended for this site (built, confirmed, built elsewhere, …); null: see <see cref="Status"/>.</summary>
+    public Coordinated.JobOutcome? Job { get; init; }
+
+    /// <summary>With a gateway: the coherence and promotions after this site's commit.</summary>
+    public string? Coordination { get; init; }
 
     /// <summary>Blocked: the failed packages that block this one.</summary>
     public IReadOnlyList<string> BlockedBy { get; init; } = [];

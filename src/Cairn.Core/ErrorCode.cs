@@ -116,6 +116,10 @@ public enum ErrorCode
     CoordinationSchemaTooNew = 908,
     CoordinationUnavailable = 909,
 
+    // 925-934: a site building through the gateway (cairn build --gateway; docs/coordination.md)
+    SiteOfferInvalid = 925,
+    SiteTokenFileInvalid = 926,
+
     // 10xx: trust: signed manifests, keys, revocation (docs/security.md)
     TrustSignatureInvalid = 1000,
     TrustWrongRepository = 1001,
