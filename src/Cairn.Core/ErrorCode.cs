@@ -120,6 +120,12 @@ public enum ErrorCode
     SiteOfferInvalid = 925,
     SiteTokenFileInvalid = 926,
 
+    // 935-944: cairn challenge, rebuilding a published product to check it is reproducible (docs/recipes.md)
+    ChallengeRecipesChanged = 935,
+    ChallengeNoBuildKey = 936,
+    ChallengeRecipeMissing = 937,
+    ChallengeRebuildFailed = 938,
+
     // 10xx: trust: signed manifests, keys, revocation (docs/security.md)
     TrustSignatureInvalid = 1000,
     TrustWrongRepository = 1001,
@@ -170,6 +176,8 @@ public static class ErrorCodes
         >= ErrorCode.MountFailed and < (ErrorCode)900 => 6,
         ErrorCode.SiteUnknown or ErrorCode.ClaimLost or ErrorCode.LeaseLost or ErrorCode.PromotionRefused => 3,
         ErrorCode.CoordinationUnavailable => 6,
+        ErrorCode.ChallengeRecipesChanged or ErrorCode.ChallengeNoBuildKey => 3,
+        ErrorCode.ChallengeRebuildFailed => BuildFailedExitCode,
         >= ErrorCode.SiteUnknown and < (ErrorCode)1000 => 2,
         ErrorCode.StorageInvalidUrl => 2,
         >= ErrorCode.StorageUnavailable and < (ErrorCode)1120 => 6,
@@ -180,4 +188,7 @@ public static class ErrorCodes
 
     /// <summary>Exit code of a build in which at least one package failed its build or check.</summary>
     public const int BuildFailedExitCode = 7;
+
+    /// <summary>Exit code of 'cairn challenge' when the rebuild differs from the published product.</summary>
+    public const int NotReproducibleExitCode = 8;
 }

@@ -23,6 +23,7 @@ public static class CommandCatalog
         Replicate.ReplicateCommand.Create(),
         Plan.PlanCommand.Create(),
         Build.BuildCommand.Create(),
+        Challenge.ChallengeCommand.Create(),
         Mount.MountCommand.Create(),
         Unmount.UnmountCommand.Create(),
         Key.KeyCommand.Create(),

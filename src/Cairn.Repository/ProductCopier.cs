@@ -1,0 +1,93 @@
+using Cairn.Core;
+
+namespace Cairn.Repository;
+
+/// <summary>
+/// Copies published products from one repository to another (e.g. from a remote repository into a scratch one):
+/// every object reachable from the product's root, verified as it is read, then the product's record with the same
+/// root, build key, dependencies and tests. Objects the target already holds are not fetched.
+/// </summary>
+public static class ProductCopier
+{
+    /// <summary>Copies one product; the result's record has the source's root and build key.</summary>
+    public static async Task<PublishResult> CopyAsync(ProductRepository source, ProductRecord product, ProductRepository target, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(product);
+        ArgumentNullException.ThrowIfNull(target);
+        await using var objectsLock = await target.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
+        await target.Objects.RefreshAsync(ct).ConfigureAwait(false);
+        long rootSize;
+        try
+        {
+            rootSize = await CopyObjectsAsync(source.Objects, product.Root, target.Objects, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await target.Objects.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        return await target.CommitProductAsync(new ProductRef(product.Name, product.Version), TreeEntry.Dir("", rootSize, product.Root),
+            new Ingest(target.Objects), new PublishOptions
+            {
+                Platform = product.Platform,
+                BuildKey = product.BuildKey,
+                Dependencies = product.Dependencies,
+                Tests = product.Tests,
+                PublishedBy = product.PublishedBy,
+            }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies the tree at <paramref name="root"/> and everything below it; returns the size of the root tree object. Not flushed.</summary>
+    public static async Task<long> CopyObjectsAsync(IObjectStore source, Digest root, IObjectStore target, CancellationToken ct)
+    {
+        var rootData = await source.GetAsync(root, ct).ConfigureAwait(false);
+        var pending = new Stack<(Digest Digest, byte[] Data)>();
+        pending.Push((root, rootData));
+        var files = new List<TreeEntry>();
+        var seen = new HashSet<Digest>();
+        while (pending.Count > 0)
+        {
+            var (digest, data) = pending.Pop();
+            // Equal subtrees (a common case in software trees) are copied once.
+            if (!seen.Add(digest)) continue;
+            foreach (var entry in TreeCodec.Decode(data, digest))
+            {
+                if (entry.Kind == EntryKind.Directory)
+                {
+                    if (!seen.Contains(entry.Digest)) pending.Push((entry.Digest, await source.GetAsync(entry.Digest, ct).ConfigureAwait(false)));
+                }
+                else if (entry.IsFile && seen.Add(entry.Digest))
+                {
+                    files.Add(entry);
+                }
+            }
+
+            await target.PutAsync(digest, data, ct).ConfigureAwait(false);
+        }
+
+        // File objects are independent: fetch several at once (a remote source answers each request with latency).
+        await Parallel.ForEachAsync(files, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = 8 }, async (file, token) =>
+        {
+            if (await target.ContainsAsync(file.Digest, token).ConfigureAwait(false) && file.Kind == EntryKind.File) return;
+            var data = await source.GetAsync(file.Digest, token).ConfigureAwait(false);
+            if (file.Kind == EntryKind.ChunkedFile)
+            {
+                foreach (var (_, chunk) in ChunkListCodec.Decode(data, file.Digest))
+                {
+                    if (await target.ContainsAsync(chunk, token).ConfigureAwait(false)) continue;
+                    await target.PutAsync(chunk, await source.GetAsync(chunk, token).ConfigureAwait(false), token).ConfigureAwait(false);
+                }
+            }
+            else if (data.Length != file.Size)
+            {
+                throw new CairnException(ErrorCode.ObjectSizeMismatch, $"object {file.Digest} holds {data.Length} bytes, the tree says {file.Size}",
+                    "run 'cairn verify --full' on the source repository");
+            }
+
+            await target.PutAsync(file.Digest, data, token).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return rootData.Length;
+    }
+}
