@@ -78,6 +78,7 @@ public enum ErrorCode
     TestReportInvalid = 614,
     BuildEnvironmentMissing = 615,
     DeploymentPathInvalid = 616,
+    SeccompArchitectureUnsupported = 617,
 
     // 630-639: where a build's dependencies come from (--deps-from; docs/recipes.md)
     DepsSourceInvalid = 630,
@@ -163,6 +164,7 @@ public static class ErrorCodes
         >= ErrorCode.IoError and < ErrorCode.SandboxUnavailable => 6,
         ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid => 2,
         ErrorCode.SandboxStartFailed => 6,
+        ErrorCode.SeccompArchitectureUnsupported => 2,
         ErrorCode.BuildFailed or ErrorCode.CheckFailed or ErrorCode.BuildBlocked => BuildFailedExitCode,
         ErrorCode.DepsSourceInvalid => 2,
         ErrorCode.DepsProductMissing => 3,

@@ -31,6 +31,9 @@ public sealed partial class BubblewrapSandbox : ISandbox
 {
     private const string InstallHint = "install bubblewrap: apt-get install bubblewrap";
 
+    /// <summary>The descriptor the launcher opens the seccomp filter on for bwrap --seccomp.</summary>
+    internal const int SeccompFd = 3;
+
     // Top-level names that merged-/usr distributions make symlinks and older ones directories.
     private static readonly string[] RootLinks = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -79,6 +82,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
         cancellationToken.ThrowIfCancellationRequested();
 
         var bwrap = LocateBwrap(_options.BwrapPath);
+        var filter = SeccompFilter.Build(SeccompFilter.CurrentArchitecture());
         var prlimit = Locate(_options.PrlimitPath, "prlimit") ?? throw new CairnException(
             ErrorCode.SandboxUnavailable, "prlimit was not found on PATH; the sandbox sets resource limits with it",
             "install util-linux: apt-get install util-linux");
@@ -89,6 +93,8 @@ public sealed partial class BubblewrapSandbox : ISandbox
         try
         {
             var etc = WriteMinimalEtc(staging, spec);
+            var seccomp = Path.Combine(staging, "seccomp.bpf");
+            await File.WriteAllBytesAsync(seccomp, filter, cancellationToken).ConfigureAwait(false);
             var psi = new ProcessStartInfo("/bin/sh")
             {
                 UseShellExecute = false,
@@ -98,7 +104,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
             };
             psi.Environment.Clear();
             psi.Environment["PATH"] = "/usr/bin:/bin";
-            foreach (var arg in LauncherArguments(prlimit, cgroup, spec.Limits))
+            foreach (var arg in LauncherArguments(prlimit, cgroup, spec.Limits, seccomp))
             {
                 psi.ArgumentList.Add(arg);
             }
@@ -119,13 +125,14 @@ public sealed partial class BubblewrapSandbox : ISandbox
     }
 
     /// <summary>
-    /// /bin/sh on the host joins the cgroup, sets umask 022 and merges stderr into stdout, then becomes prlimit,
-    /// which becomes bwrap: the pid we hold is bwrap's, and killing it takes the sandbox down (--die-with-parent).
+    /// /bin/sh on the host opens the seccomp filter on fd <see cref="SeccompFd"/> (bwrap --seccomp reads and
+    /// closes it), joins the cgroup, sets umask 022 and merges stderr into stdout, then becomes prlimit, which
+    /// becomes bwrap: the pid we hold is bwrap's, and killing it takes the sandbox down (--die-with-parent).
     /// </summary>
-    internal static List<string> LauncherArguments(string prlimit, Cgroup? cgroup, SandboxLimits limits)
+    internal static List<string> LauncherArguments(string prlimit, Cgroup? cgroup, SandboxLimits limits, string seccompFile)
     {
-        const string Script = "umask 022; n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 125; shift; n=$((n-1)); done; exec \"$@\" 2>&1";
-        var args = new List<string> { "-c", Script, "cairn-launch" };
+        const string Script = "umask 022; exec 3<\"$1\" || exit 125; shift; n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 125; shift; n=$((n-1)); done; exec \"$@\" 2>&1";
+        var args = new List<string> { "-c", Script, "cairn-launch", seccompFile };
         var procs = cgroup?.ProcsFiles ?? [];
         args.Add(procs.Count.ToString());
         args.AddRange(procs);
@@ -154,6 +161,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
         {
             "--unshare-all", "--unshare-user", "--disable-userns",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--seccomp", SeccompFd.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--hostname", spec.HostName,
             "--clearenv",
         };

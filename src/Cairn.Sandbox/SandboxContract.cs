@@ -6,7 +6,8 @@ namespace Cairn.Sandbox;
 /// </summary>
 public static class SandboxContract
 {
-    public const int Version = 1;
+    /// <summary>2: the seccomp filter (<see cref="SeccompFilter"/>, docs/adr/0009-seccomp.md). 1: the first contract.</summary>
+    public const int Version = 2;
 
     public const string HostName = "cairn";
 

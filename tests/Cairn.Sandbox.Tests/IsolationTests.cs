@@ -129,6 +129,11 @@ public sealed class IsolationTests : SandboxTestBase
             mount -t tmpfs none /opt/p 2>/dev/null && echo MOUNTED
             mknod /opt/p/dev b 8 0 2>/dev/null && echo MKNOD
             unshare -U true 2>/dev/null && echo USERNS
+            unshare -m true 2>/dev/null && echo MOUNTNS
+            touch /opt/p/f && chmod u+s /opt/p/f 2>/dev/null && echo SETUID
+            chmod g+s /opt/p 2>/dev/null && echo SETGID
+            python3 -c 'import fcntl, sys; fcntl.ioctl(0, 0x5412, b"x")' 2>/dev/null && echo TIOCSTI
+            chmod 755 /opt/p/f || echo PLAIN_CHMOD_FAILED
             chown 1000 /opt/p 2>/dev/null && echo CHOWN_OTHER
             echo done
             """,
