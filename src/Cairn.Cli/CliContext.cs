@@ -37,6 +37,24 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static Option<string?> HttpTimeout { get; } = new("--http-timeout")
+    {
+        Description = "Seconds one HTTP request may take, for http(s) repositories (default: $CAIRN_HTTP_TIMEOUT or 60)",
+        Recursive = true,
+    };
+
+    public static Option<string?> HttpDeadline { get; } = new("--http-deadline")
+    {
+        Description = "Seconds one file may take across all servers, proxies and retries (default: $CAIRN_HTTP_DEADLINE or 600)",
+        Recursive = true,
+    };
+
+    public static Option<string?> LowSpeedLimit { get; } = new("--low-speed-limit")
+    {
+        Description = "Abandon a server sending slower than this many bytes/s over $CAIRN_LOW_SPEED_TIME (20) seconds; 0 = off (default: $CAIRN_LOW_SPEED_LIMIT or 1K)",
+        Recursive = true,
+    };
+
     public static Option<bool> Json { get; } = new("--json")
     {
         Description = "Print machine-readable JSON on stdout",
@@ -123,7 +141,14 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
                 ? new Cairn.Trust.ManifestVerifier(trust, Cairn.Trust.ManifestVerifier.DefaultStateDirectory, Time, Logger)
                 : null,
             CacheMaxBytes = string.IsNullOrEmpty(size) ? new RemoteOptions { Servers = [] }.CacheMaxBytes : RemoteOptions.ParseSize(size),
-        };
+        }.WithSettings(name => name switch
+        {
+            // The options win over the environment.
+            "CAIRN_HTTP_TIMEOUT" => parse.GetValue(GlobalOptions.HttpTimeout) ?? Environment.GetEnvironmentVariable(name),
+            "CAIRN_HTTP_DEADLINE" => parse.GetValue(GlobalOptions.HttpDeadline) ?? Environment.GetEnvironmentVariable(name),
+            "CAIRN_LOW_SPEED_LIMIT" => parse.GetValue(GlobalOptions.LowSpeedLimit) ?? Environment.GetEnvironmentVariable(name),
+            _ => Environment.GetEnvironmentVariable(name),
+        });
     }
 
     public string CacheDirectory(string? explicitCache) =>

@@ -93,6 +93,9 @@ public enum ErrorCode
     RemoteContentRejected = 703,
     RemoteNoPackList = 704,
     ServeFailed = 705,
+    RemoteNoValidHead = 706,
+    RemoteDeadlineExceeded = 707,
+    RemoteSettingInvalid = 708,
 
     // 8xx: the read-only mount (docs/errors.md)
     MountUnavailable = 800,
@@ -169,7 +172,7 @@ public static class ErrorCodes
         ErrorCode.DepsSourceInvalid => 2,
         ErrorCode.DepsProductMissing => 3,
         >= ErrorCode.RecipeSyntax and < (ErrorCode)700 => 5,
-        ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl => 2,
+        ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl or ErrorCode.RemoteSettingInvalid => 2,
         ErrorCode.RemoteContentRejected => 4,
         >= ErrorCode.RemoteUnavailable and < (ErrorCode)800 => 6,
         ErrorCode.MountUnavailable or ErrorCode.MountPermissionDenied or ErrorCode.MountPointInvalid => 2,

@@ -46,6 +46,33 @@ public sealed class ClientCache : IDisposable
         {
             WithLock(() => WriteUsage(Scan().Sum(e => e.Length)));
         }
+
+        RemoveOrphanTemporaries();
+    }
+
+    /// <summary>
+    /// Deletes the temporaries of writers that died (SIGKILL, OOM, power loss) mid-write: each is named after its
+    /// writer's process id, so one whose process is gone is no one's. They were never visible as entries.
+    /// </summary>
+    private void RemoveOrphanTemporaries()
+    {
+        try
+        {
+            foreach (var temp in new DirectoryInfo(_tmp).EnumerateFiles())
+            {
+                var parts = temp.Name.Split('.');
+                if (parts.Length >= 3 && int.TryParse(parts[^2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                    && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+                {
+                    _log.LogInformation("removing {Temp}, left by process {Pid} that died mid-write", temp.Name, pid);
+                    DurableFile.TryDelete(temp.FullName);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // Best effort: eviction removes old temporaries too.
+        }
     }
 
     public string Root => _root;

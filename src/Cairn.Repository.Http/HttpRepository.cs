@@ -30,7 +30,7 @@ public static class HttpRepository
                 }
             }
 
-            var revisions = await HttpRevisionStore.OpenAsync(fetcher, options, ct).ConfigureAwait(false);
+            var revisions = await HttpRevisionStore.OpenAsync(fetcher, options, ct, logger).ConfigureAwait(false);
             var objects = new HttpObjectStore(fetcher, cache, options, revisions.PacksAsync, logger);
             return new ProductRepository(objects, revisions, time, logger);
         }

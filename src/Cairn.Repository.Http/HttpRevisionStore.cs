@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Cairn.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Cairn.Repository.Http;
 
@@ -17,14 +19,17 @@ public sealed class HttpRevisionStore : IRevisionStore
     private readonly ConcurrentDictionary<long, Manifest?> _revisions = new();
     private Manifest? _head;
 
-    private HttpRevisionStore(RemoteFetcher fetcher, RemoteOptions options, RepositoryConfig config)
+    private HttpRevisionStore(RemoteFetcher fetcher, RemoteOptions options, RepositoryConfig config, ILogger? logger)
     {
         _fetcher = fetcher;
         _options = options;
         Config = config;
+        _log = logger ?? NullLogger.Instance;
     }
 
-    public static async Task<HttpRevisionStore> OpenAsync(RemoteFetcher fetcher, RemoteOptions options, CancellationToken ct)
+    private readonly ILogger _log;
+
+    public static async Task<HttpRevisionStore> OpenAsync(RemoteFetcher fetcher, RemoteOptions options, CancellationToken ct, ILogger? logger = null)
     {
         var config = await fetcher.FetchAsync(new FetchRequest("cairn.json", 1 << 20),
             (bytes, where) => CairnJson.Deserialize<RepositoryConfig>(bytes, $"'{where}'"), notFoundIsNull: true, ct).ConfigureAwait(false)
@@ -36,7 +41,7 @@ public sealed class HttpRevisionStore : IRevisionStore
                 $"the repository at {options.Servers[0]} has format {config.Format}; this cairn reads format 1", "use a matching cairn release");
         }
 
-        var store = new HttpRevisionStore(fetcher, options, config);
+        var store = new HttpRevisionStore(fetcher, options, config, logger);
         if (options.Verifier is { } verifier)
         {
             // The root's revocation list, when the server has one (a client also remembers the newest it saw).
@@ -69,19 +74,173 @@ public sealed class HttpRevisionStore : IRevisionStore
         return m;
     }
 
-    /// <summary>Fetches manifest.json; <paramref name="revalidate"/> makes proxies check with the server first.</summary>
+    /// <summary>
+    /// Reads the head from every server at once and takes the newest valid one (docs/distribution.md, "Mirrors"):
+    /// a mirror that is stale, unsigned, badly signed, of another repository, expired or behind the last accepted
+    /// revision is skipped with a warning saying why. <paramref name="revalidate"/> makes proxies check with the server.
+    /// </summary>
     public async Task<Manifest?> FetchHeadAsync(bool revalidate, CancellationToken ct)
     {
-        if (_options.Verifier is { } verifier)
+        var offers = await Task.WhenAll(_options.Servers.Select((_, i) => OfferAsync(i, revalidate, ct))).ConfigureAwait(false);
+        var valid = offers.Where(o => o.Manifest is not null).OrderByDescending(o => o.Manifest!.Revision).ToList();
+        var refused = offers.Where(o => o.Error is not null).ToList();
+        foreach (var o in refused.Where(_ => valid.Count > 0 || offers.Length > 1))
         {
-            _head = (await FetchSignedAsync(verifier, "manifest.sig", "manifest.json", null, revalidate, ct).ConfigureAwait(false))!;
-            verifier.AcceptHead(_head, new Uri(_options.Servers[0], "manifest.json").ToString());
-            return _head;
+            _log.LogWarning("server {Server} skipped ({Code}): {Why}", o.Server, o.Error!.CodeName, o.Error.Message);
         }
 
-        _head = await _fetcher.FetchAsync(new FetchRequest("manifest.json", _options.MaxManifestBytes) { Revalidate = revalidate },
-            (bytes, where) => Accept(bytes, where, null), notFoundIsNull: true, ct).ConfigureAwait(false);
+        foreach (var o in offers.Where(o => o.Manifest is null && o.Error is null && valid.Count > 0))
+        {
+            _log.LogWarning("server {Server} has no manifest.json (404): an empty or half-made mirror, skipped", o.Server);
+        }
+
+        if (valid.Count == 0)
+        {
+            if (refused.Count == 0)
+            {
+                // Every server answered that there is no manifest: an empty (unsigned) repository.
+                _head = null;
+                return null;
+            }
+
+            throw Combine(refused);
+        }
+
+        var best = valid[0];
+        if (_options.Verifier is { } verifier)
+        {
+            try
+            {
+                verifier.AcceptHead(best.Manifest!, best.Where);
+            }
+            catch (CairnException e) when (e.Code == ErrorCode.TrustRollback && offers.Length > 1)
+            {
+                // The newest offer is already behind the last accepted head, so is every other valid one.
+                _log.LogWarning("{Error}", e.Message);
+                throw Combine([.. refused, .. valid.Select(o => o with
+                {
+                    Error = new CairnException(ErrorCode.TrustRollback, $"revision {o.Manifest!.Revision} is older than the last accepted ({e.Message})", e.Hint),
+                })]);
+            }
+
+            // Two mirrors signing different roots under one revision number is equivocation, whichever is used.
+            foreach (var twin in valid.Skip(1).Where(o => o.Manifest!.Revision == best.Manifest!.Revision && o.Manifest.Root != best.Manifest.Root))
+            {
+                verifier.AcceptHead(twin.Manifest!, twin.Where);
+            }
+        }
+
+        foreach (var stale in valid.Skip(1).Where(o => o.Manifest!.Revision < best.Manifest!.Revision))
+        {
+            _log.LogWarning("server {Server} is stale: revision {Stale}, newer revision {Head} taken from {Best}", stale.Server, stale.Manifest!.Revision, best.Manifest!.Revision, best.Server);
+        }
+
+        _head = best.Manifest;
         return _head;
+    }
+
+    private sealed record Offer(Uri Server, Manifest? Manifest, string Where, CairnException? Error);
+
+    /// <summary>One server's head, checked as far as it can be without the others (signature, repository, expiry).</summary>
+    private async Task<Offer> OfferAsync(int server, bool revalidate, CancellationToken ct)
+    {
+        var baseUri = _options.Servers[server];
+        var where = new Uri(baseUri, "manifest.json").ToString();
+        try
+        {
+            if (_options.Verifier is not { } verifier)
+            {
+                var m = await _fetcher.FetchFromServerAsync(server, new FetchRequest("manifest.json", _options.MaxManifestBytes) { Revalidate = revalidate },
+                    (bytes, w) => Accept(bytes, w, null), notFoundIsNull: true, ct).ConfigureAwait(false);
+                return new Offer(baseUri, m, where, null);
+            }
+
+            return new Offer(baseUri, await SignedHeadAsync(verifier, server, revalidate, ct).ConfigureAwait(false), where, null);
+        }
+        catch (CairnException e)
+        {
+            return new Offer(baseUri, null, where, e);
+        }
+    }
+
+    /// <summary>A single refusal keeps its own code; several of one kind keep it too; a mix is CAIRN-E0706.</summary>
+    private static CairnException Combine(List<Offer> refused)
+    {
+        if (refused.Count == 1) return refused[0].Error!;
+        var reasons = string.Join("; ", refused.Select(o => $"{o.Server}: {ErrorCodes.Name(o.Error!.Code)} {o.Error.Message}"));
+        var codes = refused.Select(o => o.Error!.Code).Distinct().ToList();
+        if (codes.Count == 1)
+        {
+            return new CairnException(codes[0], $"no server offers a usable head ({reasons})", refused[0].Error!.Hint);
+        }
+
+        return new CairnException(ErrorCode.RemoteNoValidHead, $"no server offers a valid signed head ({reasons})",
+            "each reason is listed per server: fix or drop the servers concerned (--repo), or wait for a mirror to catch up");
+    }
+
+    /// <summary>
+    /// manifest.sig first, with a small cap, checked before the manifest is downloaded; then manifest.json from the
+    /// same server, read no further than its signed length and checked against its signed SHA-256.
+    /// </summary>
+    private async Task<Manifest> SignedHeadAsync(IManifestVerifier verifier, int server, bool revalidate, CancellationToken ct)
+    {
+        if (_revocations is { } list)
+        {
+            verifier.UseRevocations(list, "revocations.json");
+        }
+
+        var sigWhere = new Uri(_options.Servers[server], "manifest.sig").ToString();
+        byte[]? envelope;
+        try
+        {
+            envelope = await _fetcher.FetchFromServerAsync(server, new FetchRequest("manifest.sig", verifier.MaxEnvelopeBytes) { Revalidate = revalidate },
+                (bytes, _) => bytes, notFoundIsNull: true, ct).ConfigureAwait(false);
+        }
+        catch (CairnException e) when (e.Code == ErrorCode.RemoteUnavailable && e.Message.Contains("exceeds the limit", StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.TrustManifestTooLarge, $"'{sigWhere}' is larger than {verifier.MaxEnvelopeBytes} bytes: {e.Message}", "the server sends forged data: use another server");
+        }
+
+        if (envelope is null)
+        {
+            throw new CairnException(ErrorCode.TrustSignatureMissing, $"the repository '{Config.Name}' at {_options.Servers[server]} has no 'manifest.sig': it is not signed",
+                "publish with --signing-key (or 'cairn key resign' the head), or drop --trust / CAIRN_TRUST for an unsigned repository");
+        }
+
+        var signed = verifier.CheckEnvelope(envelope, Config.Name, null, sigWhere);
+        try
+        {
+            return await SignedBodyFromAsync(verifier, server, signed, "manifest.json", revalidate, ct).ConfigureAwait(false);
+        }
+        catch (CairnException)
+        {
+            // A commit between reading manifest.sig and manifest.json: the signed revision's own file is immutable.
+            var own = $"revisions/{signed.Revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+            return await SignedBodyFromAsync(verifier, server, signed, own, revalidate: false, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Manifest> SignedBodyFromAsync(IManifestVerifier verifier, int server, SignedManifest signed, string path, bool revalidate, CancellationToken ct)
+    {
+        byte[]? bytes;
+        try
+        {
+            bytes = await _fetcher.FetchFromServerAsync(server, new FetchRequest(path, signed.Length) { Revalidate = revalidate }, (b, _) => b, notFoundIsNull: true, ct)
+                .ConfigureAwait(false);
+        }
+        catch (CairnException e) when (e.Code == ErrorCode.RemoteUnavailable && e.Message.Contains("exceeds the limit", StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.TrustManifestTooLarge, $"'{path}' is longer than its signed length of {signed.Length} bytes: {e.Message}", "the server sends forged data: use another server");
+        }
+
+        var where = new Uri(_options.Servers[server], path).ToString();
+        if (bytes is null)
+        {
+            throw new CairnException(ErrorCode.TrustManifestMismatch, $"'{where}' (signed revision {signed.Revision}) is not there", "the server is half-updated: retry");
+        }
+
+        // Outside the fetcher, so that a refusal keeps its trust error code.
+        return verifier.CheckManifest(signed, bytes, where);
     }
 
     /// <summary>The head's pack list, for <see cref="HttpObjectStore"/>.</summary>

@@ -65,70 +65,97 @@ public sealed class RemoteFetcher : IDisposable
     /// Fetches and accepts a body. Returns default when every server answered 404 and <paramref name="notFoundIsNull"/>;
     /// otherwise throws a coded error listing every attempt.
     /// </summary>
-    public async Task<T?> FetchAsync<T>(FetchRequest request, Func<byte[], string, T> accept, bool notFoundIsNull, CancellationToken ct)
+    public Task<T?> FetchAsync<T>(FetchRequest request, Func<byte[], string, T> accept, bool notFoundIsNull, CancellationToken ct) =>
+        FetchFromAsync(null, request, accept, notFoundIsNull, ct);
+
+    /// <summary>As <see cref="FetchAsync"/>, from one server only (through each proxy): to compare what mirrors offer.</summary>
+    public Task<T?> FetchFromServerAsync<T>(int server, FetchRequest request, Func<byte[], string, T> accept, bool notFoundIsNull, CancellationToken ct) =>
+        FetchFromAsync(server, request, accept, notFoundIsNull, ct);
+
+    private async Task<T?> FetchFromAsync<T>(int? only, FetchRequest request, Func<byte[], string, T> accept, bool notFoundIsNull, CancellationToken ct)
     {
         var attempts = new List<string>();
         int notFound = 0, rejected = 0, failed = 0;
-        foreach (var (server, route) in Order())
+        using var deadline = new CancellationTokenSource(_options.Deadline, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+        try
         {
-            ct.ThrowIfCancellationRequested();
-            var baseUri = _options.Servers[server];
-            var (client, label) = _routes[route];
-            var uri = new Uri(baseUri, request.Path);
-            var where = $"{uri} ({label})";
-            try
+            for (var round = 0; round <= _options.Retries; round++)
             {
-                var (status, body, why) = await GetAsync(client, uri, request, ct).ConfigureAwait(false);
-                if (status == HttpStatusCode.NotFound)
+                if (round > 0)
                 {
-                    notFound++;
-                    attempts.Add($"{where}: 404 not found");
-                    continue;
+                    // Only transport failures are worth another round (a 404 or a bad copy will not change in a second).
+                    if (failed == 0) break;
+                    var pause = TimeSpan.FromTicks(_options.RetryDelay.Ticks << Math.Min(round - 1, 10));
+                    _log.LogInformation("retrying '{Path}' in {Pause}s (round {Round} of {Rounds})", request.Path, pause.TotalSeconds, round + 1, _options.Retries + 1);
+                    await Task.Delay(pause, _time, linked.Token).ConfigureAwait(false);
+                    notFound = rejected = failed = 0;
                 }
 
-                if (body is null)
+                foreach (var (server, route) in Order().Where(p => only is null || p.Server == only))
                 {
-                    failed++;
-                    attempts.Add($"{where}: {why}");
-                    Fail(server, route, why!);
-                    continue;
+                    linked.Token.ThrowIfCancellationRequested();
+                    var baseUri = _options.Servers[server];
+                    var (client, label) = _routes[route];
+                    var uri = new Uri(baseUri, request.Path);
+                    var where = $"{uri} ({label})";
+                    try
+                    {
+                        var (status, body, why) = await GetAsync(client, uri, request, linked.Token).ConfigureAwait(false);
+                        if (status == HttpStatusCode.NotFound)
+                        {
+                            notFound++;
+                            attempts.Add($"{where}: 404 not found");
+                            continue;
+                        }
+
+                        if (body is null)
+                        {
+                            failed++;
+                            attempts.Add($"{where}: {why}");
+                            Fail(server, route, why!);
+                            continue;
+                        }
+
+                        T value;
+                        try
+                        {
+                            value = accept(body, uri.ToString());
+                        }
+                        catch (CairnException e)
+                        {
+                            // Bad content is the server's problem with this one file, not a reason to shun the server.
+                            rejected++;
+                            attempts.Add($"{where}: rejected: {e.Message}");
+                            _log.LogWarning("rejected {Uri} from {Route}: {Message}", uri, label, e.Message);
+                            continue;
+                        }
+
+                        _backoff.TryRemove((server, route), out _);
+                        return value;
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        failed++;
+                        attempts.Add($"{where}: {e.Message}");
+                        Fail(server, route, e.Message);
+                    }
+                    catch (IOException e)
+                    {
+                        failed++;
+                        attempts.Add($"{where}: {e.Message}");
+                        Fail(server, route, e.Message);
+                    }
                 }
 
-                T value;
-                try
-                {
-                    value = accept(body, uri.ToString());
-                }
-                catch (CairnException e)
-                {
-                    // Bad content is the server's problem with this one file, not a reason to shun the server.
-                    rejected++;
-                    attempts.Add($"{where}: rejected: {e.Message}");
-                    _log.LogWarning("rejected {Uri} from {Route}: {Message}", uri, label, e.Message);
-                    continue;
-                }
-
-                _backoff.TryRemove((server, route), out _);
-                return value;
+                if (notFound > 0 && failed == 0 && rejected == 0) break;
             }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                failed++;
-                attempts.Add($"{where}: timed out after {_options.RequestTimeout.TotalSeconds:0}s");
-                Fail(server, route, "timeout");
-            }
-            catch (HttpRequestException e)
-            {
-                failed++;
-                attempts.Add($"{where}: {e.Message}");
-                Fail(server, route, e.Message);
-            }
-            catch (IOException e)
-            {
-                failed++;
-                attempts.Add($"{where}: {e.Message}");
-                Fail(server, route, e.Message);
-            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new CairnException(ErrorCode.RemoteDeadlineExceeded,
+                $"'{request.Path}' could not be fetched within {_options.Deadline.TotalSeconds:0}s (tried: {(attempts.Count == 0 ? "nothing finished" : string.Join("; ", attempts))})",
+                "the servers or the network are too slow: check them, list a faster mirror first, or raise CAIRN_HTTP_DEADLINE");
         }
 
         if (notFound > 0 && failed == 0 && rejected == 0 && notFoundIsNull) return default;
@@ -181,79 +208,103 @@ public sealed class RemoteFetcher : IDisposable
         _log.LogWarning("server {Server} via {Route} failed ({Why}); backing off", _options.Servers[server], _routes[route].Label, why);
     }
 
+    /// <summary>One GET. A failure comes back as a null body and the reason; only <paramref name="ct"/> (the caller's, or the deadline) throws.</summary>
     private async Task<(HttpStatusCode Status, byte[]? Body, string? Why)> GetAsync(HttpClient client, Uri uri, FetchRequest request, CancellationToken ct)
     {
         using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
-        using var message = new HttpRequestMessage(HttpMethod.Get, uri);
-        if (request.Range is { } range)
+        // The low-speed guard: re-armed each time LowSpeedLimit × LowSpeedTime bytes have arrived, so it fires only
+        // when a whole window passes with less (a server that trickles, or stalls before or during the body).
+        var lowSpeed = _options.LowSpeedLimit > 0;
+        using var stall = lowSpeed ? new CancellationTokenSource(_options.LowSpeedTime, _time) : new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token, stall.Token);
+        var windowBytes = 0L;
+        var windowNeed = (long)Math.Min(long.MaxValue / 2, _options.LowSpeedLimit * _options.LowSpeedTime.TotalSeconds);
+        try
         {
-            message.Headers.Range = new RangeHeaderValue(range.Offset, range.Offset + range.Length - 1);
-        }
-
-        if (request.Revalidate)
-        {
-            message.Headers.CacheControl = new CacheControlHeaderValue { NoCache = true };
-        }
-
-        Interlocked.Increment(ref _requests);
-        using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-        if (response.StatusCode == HttpStatusCode.NotFound) return (HttpStatusCode.NotFound, null, null);
-        var limit = request.MaxBytes;
-        if (request.Range is { } r)
-        {
-            limit = r.Length;
-            if (response.StatusCode == HttpStatusCode.PartialContent)
+            using var message = new HttpRequestMessage(HttpMethod.Get, uri);
+            if (request.Range is { } range)
             {
-                if (response.Content.Headers.ContentRange is not { From: { } from } || from != r.Offset)
+                message.Headers.Range = new RangeHeaderValue(range.Offset, range.Offset + range.Length - 1);
+            }
+
+            if (request.Revalidate)
+            {
+                message.Headers.CacheControl = new CacheControlHeaderValue { NoCache = true };
+            }
+
+            Interlocked.Increment(ref _requests);
+            using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NotFound) return (HttpStatusCode.NotFound, null, null);
+            var limit = request.MaxBytes;
+            if (request.Range is { } r)
+            {
+                limit = r.Length;
+                if (response.StatusCode == HttpStatusCode.PartialContent)
                 {
-                    return (response.StatusCode, null, $"wrong Content-Range {response.Content.Headers.ContentRange} for bytes {r.Offset}-");
+                    if (response.Content.Headers.ContentRange is not { From: { } from } || from != r.Offset)
+                    {
+                        return (response.StatusCode, null, $"wrong Content-Range {response.Content.Headers.ContentRange} for bytes {r.Offset}-");
+                    }
+                }
+                else if (response.StatusCode != HttpStatusCode.OK || r.Offset != 0)
+                {
+                    return (response.StatusCode, null, $"HTTP {(int)response.StatusCode} to a range request");
                 }
             }
-            else if (response.StatusCode != HttpStatusCode.OK || r.Offset != 0)
+            else if (response.StatusCode != HttpStatusCode.OK)
             {
-                return (response.StatusCode, null, $"HTTP {(int)response.StatusCode} to a range request");
+                return (response.StatusCode, null, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
             }
-        }
-        else if (response.StatusCode != HttpStatusCode.OK)
-        {
-            return (response.StatusCode, null, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
-        }
 
-        if (response.Content.Headers.ContentLength is { } declared && declared > limit)
-        {
-            return (response.StatusCode, null, $"body of {declared} bytes exceeds the limit of {limit}");
-        }
-
-        // Read at most limit + 1 bytes: one more than allowed is enough to know the body is too long.
-        await using var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
-        var buffer = new byte[Math.Min(limit + 1, response.Content.Headers.ContentLength is { } cl ? cl + 1 : Math.Min(limit + 1, 1 << 20))];
-        var total = 0;
-        while (true)
-        {
-            if (total == buffer.Length)
+            if (response.Content.Headers.ContentLength is { } declared && declared > limit)
             {
+                return (response.StatusCode, null, $"body of {declared} bytes exceeds the limit of {limit}");
+            }
+
+            // Read at most limit + 1 bytes: one more than allowed is enough to know the body is too long.
+            await using var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
+            var buffer = new byte[Math.Min(limit + 1, response.Content.Headers.ContentLength is { } cl ? cl + 1 : Math.Min(limit + 1, 1 << 20))];
+            var total = 0;
+            while (true)
+            {
+                if (total == buffer.Length)
+                {
+                    if (total > limit) return (response.StatusCode, null, $"body exceeds the limit of {limit} bytes");
+                    Array.Resize(ref buffer, (int)Math.Min(limit + 1, Math.Max(buffer.Length * 2L, 4096)));
+                }
+
+                var n = await stream.ReadAsync(buffer.AsMemory(total), linked.Token).ConfigureAwait(false);
+                if (n == 0) break;
+                total += n;
                 if (total > limit) return (response.StatusCode, null, $"body exceeds the limit of {limit} bytes");
-                Array.Resize(ref buffer, (int)Math.Min(limit + 1, Math.Max(buffer.Length * 2L, 4096)));
+                windowBytes += n;
+                if (lowSpeed && windowBytes >= windowNeed)
+                {
+                    windowBytes = 0;
+                    stall.CancelAfter(_options.LowSpeedTime);
+                }
             }
 
-            var n = await stream.ReadAsync(buffer.AsMemory(total), linked.Token).ConfigureAwait(false);
-            if (n == 0) break;
-            total += n;
-            if (total > limit) return (response.StatusCode, null, $"body exceeds the limit of {limit} bytes");
-        }
+            if (response.Content.Headers.ContentLength is { } expected && expected != total)
+            {
+                return (response.StatusCode, null, $"truncated body: {total} of {expected} bytes");
+            }
 
-        if (response.Content.Headers.ContentLength is { } expected && expected != total)
+            if (request.Range is { } want && total != want.Length)
+            {
+                return (response.StatusCode, null, $"truncated body: {total} of {want.Length} bytes");
+            }
+
+            return (response.StatusCode, total == buffer.Length ? buffer : buffer.AsSpan(0, total).ToArray(), null);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested && stall.IsCancellationRequested)
         {
-            return (response.StatusCode, null, $"truncated body: {total} of {expected} bytes");
+            return (0, null, $"too slow: {windowBytes} bytes in {_options.LowSpeedTime.TotalSeconds:0.#}s, below the low-speed limit of {_options.LowSpeedLimit} bytes/s");
         }
-
-        if (request.Range is { } want && total != want.Length)
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return (response.StatusCode, null, $"truncated body: {total} of {want.Length} bytes");
+            return (0, null, $"timed out after {_options.RequestTimeout.TotalSeconds:0.#}s");
         }
-
-        return (response.StatusCode, total == buffer.Length ? buffer : buffer.AsSpan(0, total).ToArray(), null);
     }
 
     public void Dispose()

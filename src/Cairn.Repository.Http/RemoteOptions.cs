@@ -23,6 +23,24 @@ public sealed record RemoteOptions
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A request whose data arrives slower than this many bytes per second, averaged over <see cref="LowSpeedTime"/>,
+    /// is abandoned and the next server asked (like curl's --speed-limit); 0 turns the check off. It also bounds the
+    /// wait for the response headers.
+    /// </summary>
+    public long LowSpeedLimit { get; init; } = 1024;
+
+    public TimeSpan LowSpeedTime { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Everything one file may take: every server, proxy and retry together (CAIRN-E0707 beyond it).</summary>
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Further rounds over all servers after a round in which some failed (refused, timeout, 5xx, too slow).</summary>
+    public int Retries { get; init; } = 1;
+
+    /// <summary>Pause before the first retry round, doubling for each further one.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>A server or proxy that failed is tried last for this long, doubling per failure up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -44,6 +62,62 @@ public sealed record RemoteOptions
 
     /// <summary>Fetch each object from /objects/&lt;digest&gt; (cairn serve only) instead of a range of its pack.</summary>
     public bool PreferObjectUrls { get; init; }
+
+    /// <summary>
+    /// Applies the network settings given as environment variables (docs/distribution.md): CAIRN_HTTP_TIMEOUT,
+    /// CAIRN_HTTP_DEADLINE, CAIRN_LOW_SPEED_TIME and CAIRN_RETRY_DELAY in seconds, CAIRN_LOW_SPEED_LIMIT as a size per
+    /// second (0 = off), CAIRN_HTTP_RETRIES as a count. Explicit values (the CLI's options) are applied after this.
+    /// </summary>
+    public RemoteOptions WithSettings(Func<string, string?> setting)
+    {
+        var o = this;
+        if (setting("CAIRN_HTTP_TIMEOUT") is { Length: > 0 } timeout) o = o with { RequestTimeout = Seconds("CAIRN_HTTP_TIMEOUT", timeout) };
+        if (setting("CAIRN_HTTP_DEADLINE") is { Length: > 0 } deadline) o = o with { Deadline = Seconds("CAIRN_HTTP_DEADLINE", deadline) };
+        if (setting("CAIRN_LOW_SPEED_TIME") is { Length: > 0 } time) o = o with { LowSpeedTime = Seconds("CAIRN_LOW_SPEED_TIME", time) };
+        if (setting("CAIRN_RETRY_DELAY") is { Length: > 0 } delay) o = o with { RetryDelay = Seconds("CAIRN_RETRY_DELAY", delay, allowZero: true) };
+        if (setting("CAIRN_LOW_SPEED_LIMIT") is { Length: > 0 } limit)
+        {
+            o = o with { LowSpeedLimit = limit.Trim() == "0" ? 0 : Size("CAIRN_LOW_SPEED_LIMIT", limit) };
+        }
+
+        if (setting("CAIRN_HTTP_RETRIES") is { Length: > 0 } retries)
+        {
+            if (!int.TryParse(retries, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n > 10)
+            {
+                throw Invalid("CAIRN_HTTP_RETRIES", retries, "a count from 0 to 10");
+            }
+
+            o = o with { Retries = n };
+        }
+
+        return o;
+    }
+
+    private static TimeSpan Seconds(string name, string text, bool allowZero = false)
+    {
+        if (!double.TryParse(text, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var s)
+            || s > 86_400 || (s <= 0 && !allowZero) || s < 0)
+        {
+            throw Invalid(name, text, "a number of seconds such as 30 or 0.5");
+        }
+
+        return TimeSpan.FromSeconds(s);
+    }
+
+    private static long Size(string name, string text)
+    {
+        try
+        {
+            return ParseSize(text);
+        }
+        catch (CairnException)
+        {
+            throw Invalid(name, text, "a size such as 1K or 1048576");
+        }
+    }
+
+    private static CairnException Invalid(string name, string text, string expected) =>
+        new(ErrorCode.RemoteSettingInvalid, $"{name}='{text}' is not {expected}", $"fix or unset {name} (docs/distribution.md lists the network settings)");
 
     /// <summary>Parses a server list: comma-separated http(s) URLs.</summary>
     public static IReadOnlyList<Uri> ParseServers(IEnumerable<string> values)

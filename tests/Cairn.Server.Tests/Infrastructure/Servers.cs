@@ -133,6 +133,9 @@ public static class NginxConfig
                 root {{root}};
                 location = /manifest.json { add_header Cache-Control "public, max-age=60"; }
                 location = /cairn.json { add_header Cache-Control "public, max-age=60"; }
+                location = /manifest.sig { add_header Cache-Control "public, max-age=60"; }
+                location = /revocations.json { add_header Cache-Control "public, max-age=60"; }
+                location ~ ^/revisions/[0-9]+\.sig$ { add_header Cache-Control "public, max-age=60"; }
                 location /packs/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
                 location /revisions/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
                 location / { return 404; }
