@@ -120,15 +120,25 @@ public enum ErrorCode
     CoordinationSchemaTooNew = 908,
     CoordinationUnavailable = 909,
 
-    // 925-934: a site building through the gateway (cairn build --gateway; docs/coordination.md)
-    SiteOfferInvalid = 925,
-    SiteTokenFileInvalid = 926,
+    // 910-924: the gateway (docs/format/gateway-api.md)
+    GatewayObjectMismatch = 910,
+    GatewayObjectTooLarge = 911,
+    GatewayObjectsMissing = 912,
+    GatewayLeaseBusy = 913,
+    GatewayCommitInvalid = 914,
+    GatewayUnavailable = 915,
+    GatewayProtocol = 916,
+    GatewayDatabaseUrlInvalid = 917,
 
     // 935-944: cairn challenge, rebuilding a published product to check it is reproducible (docs/recipes.md)
     ChallengeRecipesChanged = 935,
     ChallengeNoBuildKey = 936,
     ChallengeRecipeMissing = 937,
     ChallengeRebuildFailed = 938,
+
+    // 925-934: a site building through the gateway (cairn build --gateway; docs/coordination.md)
+    SiteOfferInvalid = 925,
+    SiteTokenFileInvalid = 926,
 
     // 10xx: trust: signed manifests, keys, revocation (docs/security.md)
     TrustSignatureInvalid = 1000,
@@ -181,6 +191,10 @@ public static class ErrorCodes
         >= ErrorCode.MountFailed and < (ErrorCode)900 => 6,
         ErrorCode.SiteUnknown or ErrorCode.ClaimLost or ErrorCode.LeaseLost or ErrorCode.PromotionRefused => 3,
         ErrorCode.CoordinationUnavailable => 6,
+        ErrorCode.GatewayObjectMismatch or ErrorCode.GatewayObjectsMissing => 4,
+        ErrorCode.GatewayObjectTooLarge or ErrorCode.GatewayCommitInvalid => 5,
+        ErrorCode.GatewayLeaseBusy => 3,
+        ErrorCode.GatewayUnavailable or ErrorCode.GatewayProtocol => 6,
         ErrorCode.ChallengeRecipesChanged or ErrorCode.ChallengeNoBuildKey => 3,
         ErrorCode.ChallengeRebuildFailed => BuildFailedExitCode,
         >= ErrorCode.SiteUnknown and < (ErrorCode)1000 => 2,

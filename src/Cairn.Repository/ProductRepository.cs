@@ -116,9 +116,42 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
     /// </summary>
     public async Task<PublishResult> CommitProductAsync(ProductRef product, TreeEntry root, Ingest ingest, PublishOptions options, CancellationToken ct)
     {
-        var platform = options.Platform ?? DefaultPlatform;
-        Platforms.Validate(platform);
+        Platforms.Validate(options.Platform ?? DefaultPlatform);
         var extras = await StoreExtraFilesAsync(ingest, options.ExtraFiles, ct).ConfigureAwait(false);
+        return await CommitStoredAsync(product, root, ingest, extras, options, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Like <see cref="CommitProductAsync(ProductRef, TreeEntry, Ingest, PublishOptions, CancellationToken)"/>, for a
+    /// product whose extra files are already stored (the gateway: a site uploaded them as objects).
+    /// <paramref name="options"/>' ExtraFiles must be empty. Caller holds the shared objects lock and has checked
+    /// that every object the entries reach is stored.
+    /// </summary>
+    public Task<PublishResult> CommitProductAsync(ProductRef product, TreeEntry root, Ingest ingest, IReadOnlyList<(string Path, TreeEntry Entry)> storedExtras,
+        PublishOptions options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(storedExtras);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.ExtraFiles.Count > 0)
+        {
+            throw new ArgumentException("pass extra files either as host files or as stored entries, not both", nameof(options));
+        }
+
+        Platforms.Validate(options.Platform ?? DefaultPlatform);
+        var extras = new List<(string[], TreeEntry)>();
+        foreach (var (path, entry) in storedExtras)
+        {
+            var parts = ExtraPath(path);
+            extras.Add((parts, entry with { Name = parts[^1] }));
+        }
+
+        return CommitStoredAsync(product, root, ingest, extras, options, ct);
+    }
+
+    private async Task<PublishResult> CommitStoredAsync(ProductRef product, TreeEntry root, Ingest ingest, List<(string[] Path, TreeEntry Entry)> extras,
+        PublishOptions options, CancellationToken ct)
+    {
+        var platform = options.Platform ?? DefaultPlatform;
         await objects.FlushAsync(ct).ConfigureAwait(false);
         FaultPoints.Hit("after-objects");
 
@@ -187,17 +220,23 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
         var result = new List<(string[], TreeEntry)>();
         foreach (var file in files)
         {
-            var parts = file.Path.Split('/');
-            if (parts.Length < 2 || parts.Any(p => TreeCodec.ValidateName(p) is not null))
-            {
-                throw new CairnException(ErrorCode.InvalidPath, $"'{file.Path}' is not a path for an extra file", "use a relative '/'-separated path with at least two parts");
-            }
-
+            var parts = ExtraPath(file.Path);
             await using var stream = File.OpenRead(file.HostFile);
             result.Add((parts, await ingest.AddFileAsync(parts[^1], stream, stream.Length, file.Executable, ct).ConfigureAwait(false)));
         }
 
         return result;
+    }
+
+    private static string[] ExtraPath(string path)
+    {
+        var parts = path.Split('/');
+        if (parts.Length < 2 || parts.Any(p => TreeCodec.ValidateName(p) is not null))
+        {
+            throw new CairnException(ErrorCode.InvalidPath, $"'{path}' is not a path for an extra file", "use a relative '/'-separated path with at least two parts");
+        }
+
+        return parts;
     }
 
     /// <summary>Takes the commit lock and catches up with the objects of revisions committed while we waited for it.</summary>

@@ -64,11 +64,31 @@ public static partial class CairnServer
         var metrics = new ServerMetrics();
         builder.Services.AddSingleton(metrics);
         var app = builder.Build();
+        MapRepository(app, root, options.ManifestMaxAge, metrics, readOnly: true);
+        app.MapFallback((HttpContext context) =>
+        {
+            context.Items["kind"] = "other";
+            return Results.NotFound();
+        });
+        return app;
+    }
+
+    /// <summary>
+    /// Maps the read-only repository endpoints (manifest, revisions, packs, /objects, /healthz, /metrics) of the
+    /// directory <paramref name="root"/> onto <paramref name="app"/>; the gateway shares its listener with them.
+    /// <paramref name="readOnly"/> answers every method but GET and HEAD with 405 (cairn serve serves nothing else).
+    /// </summary>
+    public static void MapRepository(WebApplication app, string root, TimeSpan manifestMaxAge, ServerMetrics metrics, bool readOnly)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(metrics);
+        root = Path.GetFullPath(root);
+        var configPath = Path.Combine(root, FileSystemLayout.Config);
         var packs = Path.Combine(root, FileSystemLayout.Packs);
         var revisions = Path.Combine(root, FileSystemLayout.Revisions);
         var store = new Lazy<PackObjectStore>(() => new PackObjectStore(packs, Path.Combine(root, FileSystemLayout.Tmp)));
         var storeLock = new SemaphoreSlim(1, 1);
-        var shortLived = $"public, max-age={(long)options.ManifestMaxAge.TotalSeconds}";
+        var shortLived = $"public, max-age={(long)manifestMaxAge.TotalSeconds}";
 
         // Counts every request once it has been answered; HEAD requests send no body.
         app.Use(async (context, next) =>
@@ -80,7 +100,7 @@ public static partial class CairnServer
                 metrics.Record(kind, context.Request.Method, context.Response.StatusCode, bytes);
                 return Task.CompletedTask;
             });
-            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            if (readOnly && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
             {
                 context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
                 context.Response.Headers.Allow = "GET, HEAD";
@@ -179,17 +199,10 @@ public static partial class CairnServer
             return Results.Bytes(content, "application/octet-stream", entityTag: etag, enableRangeProcessing: true);
         });
 
-        app.MapFallback((HttpContext context) =>
-        {
-            context.Items["kind"] = "other";
-            return Results.NotFound();
-        });
-
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             if (store.IsValueCreated) store.Value.DisposeAsync().AsTask().GetAwaiter().GetResult();
         });
-        return app;
     }
 
     private static async Task<byte[]> GetObjectAsync(Lazy<PackObjectStore> store, SemaphoreSlim refreshLock, Digest digest, CancellationToken ct)

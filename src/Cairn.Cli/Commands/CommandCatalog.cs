@@ -27,6 +27,7 @@ public static class CommandCatalog
         Mount.MountCommand.Create(),
         Unmount.UnmountCommand.Create(),
         Key.KeyCommand.Create(),
+        Gateway.GatewayCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>

@@ -1,0 +1,276 @@
+using System.CommandLine;
+using System.Text;
+using Cairn.Coordination;
+using Cairn.Core;
+using Cairn.Gateway;
+using Cairn.Repository;
+using Cairn.Repository.FileSystem;
+using Cairn.Repository.S3;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Cairn.Cli.Commands.Gateway;
+
+/// <summary>
+/// cairn gateway: the one service through which sites publish (docs/coordination.md, "The gateway"), and the
+/// operator's subcommands that work on its coordination database directly (sites, tokens, channel policies).
+/// </summary>
+public static class GatewayCommand
+{
+    private static readonly Option<string?> Store = new("--store")
+    {
+        Description = "The repository the gateway publishes into: a directory or s3://BUCKET/PREFIX?endpoint=URL (default: --repo / $CAIRN_REPO)",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> Db = new("--db")
+    {
+        Description = "Coordination database: sqlite:FILE or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?schema=S] (default: sqlite:STORE/gateway.db)",
+        Recursive = true,
+    };
+
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen")
+        {
+            Description = "Address to listen on (http://ADDRESS:PORT; port 0 picks a free one)",
+            DefaultValueFactory = _ => "http://127.0.0.1:8090",
+        };
+        var maxObject = new Option<int>("--max-object-size") { Description = "Largest object a site may upload, in bytes", DefaultValueFactory = _ => new GatewayOptions().MaxObjectSize };
+        var leaseTtl = new Option<int>("--lease-ttl") { Description = "Seconds a commit's lease lives (a gateway killed mid-commit blocks that product this long)", DefaultValueFactory = _ => 300 };
+        var leaseWait = new Option<int>("--lease-wait") { Description = "Seconds a commit waits for a lease another commit holds", DefaultValueFactory = _ => 120 };
+        var command = new Command("gateway", "Run the gateway through which CI sites claim jobs and publish (signed) into the repository")
+        {
+            Store, Db, listen, maxObject, leaseTtl, leaseWait,
+            SiteCommand(), TokenCommand(), PolicyCommand(),
+        };
+        command.SetHandler(async (ctx, ct) =>
+        {
+            var storePath = StorePath(ctx);
+            var gatewayOptions = new GatewayOptions
+            {
+                MaxObjectSize = Positive(ctx.Parse.GetValue(maxObject), "--max-object-size"),
+                LeaseTtl = TimeSpan.FromSeconds(Positive(ctx.Parse.GetValue(leaseTtl), "--lease-ttl")),
+                LeaseWait = TimeSpan.FromSeconds(Positive(ctx.Parse.GetValue(leaseWait), "--lease-wait")),
+            };
+            var verbose = ctx.Parse.GetValue(GlobalOptions.Verbose);
+            using var loggers = LoggerFactory.Create(b => b
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .AddFilter((_, level) => level >= (verbose ? LogLevel.Information : LogLevel.Warning)));
+            var log = loggers.CreateLogger("cairn.gateway");
+            await using var store = await OpenDatabaseAsync(ctx, storePath, ct);
+            await using var repository = await OpenStoreAsync(ctx, storePath, ct);
+            await using var service = new GatewayService(store, repository, gatewayOptions, log);
+            var app = GatewayHost.Build(new GatewayHostOptions
+            {
+                Service = service,
+                RepositoryDirectory = S3Location.IsS3(storePath) ? null : storePath,
+                Listen = ctx.Parse.GetValue(listen)!,
+            }, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .AddFilter((_, level) => level >= (verbose ? LogLevel.Information : LogLevel.Warning)));
+            await using (app)
+            {
+                try
+                {
+                    await app.StartAsync(ct);
+                }
+                catch (IOException e)
+                {
+                    throw new CairnException(ErrorCode.ServeFailed, $"cannot listen on {ctx.Parse.GetValue(listen)}: {e.Message}",
+                        "choose another --listen address or port, or stop what holds it");
+                }
+
+                // One line a script (or a test) can wait for: the address actually bound.
+                ctx.Out.WriteLine($"gateway for {storePath} on {string.Join(", ", Cairn.Server.CairnServer.Addresses(app))}");
+                ctx.Out.Flush();
+                try
+                {
+                    await app.WaitForShutdownAsync(ct);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                await app.StopAsync(CancellationToken.None);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static int Positive(int value, string option) =>
+        value > 0 ? value : throw new CairnException(ErrorCode.Usage, $"{option} must be positive", $"e.g. {option} 60");
+
+    private static string StorePath(CliContext ctx) => ctx.Parse.GetValue(Store) ?? ctx.RepositoryPath;
+
+    private static async Task<ProductRepository> OpenStoreAsync(CliContext ctx, string storePath, CancellationToken ct)
+    {
+        var lockTimeout = TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout));
+        if (S3Location.IsS3(storePath))
+        {
+            if (ctx.Signer() is not null)
+            {
+                throw new CairnException(ErrorCode.Usage, "signing revisions in an s3:// store is not supported yet",
+                    "run the gateway on a repository directory to sign, or drop --signing-key");
+            }
+
+            return await S3Repository.OpenAsync(storePath, ctx.Time, ctx.Logger, lockTimeout, ct);
+        }
+
+        if (storePath.StartsWith("http://", StringComparison.Ordinal) || storePath.StartsWith("https://", StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.Usage, "the gateway writes its store: it must be a directory or s3:// URL, not an http(s) server", "pass --store DIR");
+        }
+
+        return await DirectoryRepository.OpenAsync(storePath, ctx.Time, ctx.Logger, lockTimeout, ct, ctx.Signer());
+    }
+
+    private static async Task<ICoordinationStore> OpenDatabaseAsync(CliContext ctx, string? storePath, CancellationToken ct)
+    {
+        var url = ctx.Parse.GetValue(Db);
+        if (url is null)
+        {
+            storePath ??= ctx.Parse.GetValue(Store) ?? ctx.RepositoryPath;
+            if (S3Location.IsS3(storePath))
+            {
+                throw new CairnException(ErrorCode.Usage, "an s3:// store needs --db", "pass --db sqlite:FILE or --db postgres://…");
+            }
+
+            url = "sqlite:" + Path.Combine(Path.GetFullPath(storePath), "gateway.db");
+        }
+
+        return await CoordinationDatabase.OpenAsync(url, ctx.Time, ctx.Logger, ct);
+    }
+
+    // ---- operator subcommands: they work on the database directly, with or without a running gateway
+
+    private static Command SiteCommand()
+    {
+        var name = new Argument<string>("name") { Description = "The site's name (letters, digits, . _ -), e.g. jenkins-cpt" };
+        var platform = new Option<string>("--platform") { Description = "The platform it builds, e.g. linux-x86_64", Required = true };
+        var environment = new Option<string?>("--environment") { Description = "The build environment product it has (NAME/VERSION)" };
+        var labels = new Option<string[]>("--label") { Description = "A label (repeatable), e.g. gpu", Arity = ArgumentArity.ZeroOrMore };
+        var add = new Command("add", "Register a site (or update its capabilities)") { name, platform, environment, labels };
+        add.SetHandler(async (ctx, ct) =>
+        {
+            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            var site = await store.RegisterSiteAsync(ctx.Parse.GetValue(name)!,
+                new SiteCapabilities(ctx.Parse.GetValue(platform)!, ctx.Parse.GetValue(environment), ctx.Parse.GetValue(labels) ?? []), ct);
+            ctx.Write(site, o => o.WriteLine($"site {site.Name}: platform {site.Capabilities.Platform}, environment {site.Capabilities.Environment ?? "none"}, labels [{string.Join(", ", site.Capabilities.Labels)}]"));
+            return 0;
+        });
+
+        var list = new Command("list", "List the registered sites");
+        list.SetHandler(async (ctx, ct) =>
+        {
+            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            var sites = await store.ListSitesAsync(ct);
+            ctx.Write(sites, o =>
+            {
+                foreach (var s in sites) o.WriteLine($"{s.Name}\t{s.Capabilities.Platform}\t{s.Capabilities.Environment ?? "-"}\t{string.Join(",", s.Capabilities.Labels)}");
+            });
+            return 0;
+        });
+        return new Command("site", "Register the CI sites that may build and publish") { add, list };
+    }
+
+    private static Command TokenCommand()
+    {
+        var site = new Argument<string>("site") { Description = "The registered site the token proves" };
+        var paths = new Option<string[]>("--path") { Description = "Repository path prefix the token may publish under (repeatable; default: / = everything)", Arity = ArgumentArity.ZeroOrMore };
+        var channels = new Option<string[]>("--channel") { Description = "Channel it may publish to (repeatable; default: * = any)", Arity = ArgumentArity.ZeroOrMore };
+        var output = new Option<string?>("--out") { Description = "Write the token to this file (mode 0600) instead of printing it" };
+        var issue = new Command("issue", "Issue a site token; its secret is shown once (or written to --out) and only its hash is kept") { site, paths, channels, output };
+        issue.SetHandler(async (ctx, ct) =>
+        {
+            var scope = new TokenScope(
+                ctx.Parse.GetValue(paths) is { Length: > 0 } p ? p : ["/"],
+                ctx.Parse.GetValue(channels) is { Length: > 0 } c ? c : ["*"]);
+            foreach (var prefix in scope.PathPrefixes) RepositoryPaths.Normalize(prefix);
+            foreach (var channel in scope.Channels.Where(c => c != "*")) Names.ValidateChannel(channel);
+            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            var out_ = ctx.Parse.GetValue(output);
+            if (out_ is not null && File.Exists(out_))
+            {
+                throw new CairnException(ErrorCode.Usage, $"'{out_}' exists", "tokens are never written over an existing file: choose another");
+            }
+
+            var token = await store.IssueTokenAsync(ctx.Parse.GetValue(site)!, scope, ct);
+            if (out_ is not null)
+            {
+                using (var f = new FileStream(out_, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                }))
+                {
+                    f.Write(Encoding.ASCII.GetBytes(token.Secret + "\n"));
+                }
+
+                ctx.Write(new { tokenId = token.TokenId, site = token.Site, scope = token.Scope, file = out_ },
+                    o => o.WriteLine($"token {token.TokenId} for site {token.Site} ({token.Scope}) written to {out_} (0600)"));
+            }
+            else
+            {
+                ctx.Write(new { tokenId = token.TokenId, site = token.Site, scope = token.Scope, token = token.Secret },
+                    o =>
+                    {
+                        o.WriteLine(token.Secret);
+                        ctx.Error.WriteLine($"token {token.TokenId} for site {token.Site} ({token.Scope}); the secret above is shown only once");
+                    });
+            }
+
+            return 0;
+        });
+
+        var id = new Argument<string>("token-id") { Description = "The token's id (cairn gateway token list SITE shows them)" };
+        var revoke = new Command("revoke", "Revoke a token from now on") { id };
+        revoke.SetHandler(async (ctx, ct) =>
+        {
+            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            var tokenId = ctx.Parse.GetValue(id)!;
+            if (!await store.RevokeTokenAsync(tokenId, ct))
+            {
+                throw new CairnException(ErrorCode.Usage, $"no live token {tokenId}", "cairn gateway token list SITE shows the tokens and whether they are revoked");
+            }
+
+            ctx.Write(new { tokenId, revoked = true }, o => o.WriteLine($"token {tokenId} revoked"));
+            return 0;
+        });
+
+        var listSite = new Argument<string>("site") { Description = "The site whose tokens to list" };
+        var list = new Command("list", "List a site's tokens (never their secrets)") { listSite };
+        list.SetHandler(async (ctx, ct) =>
+        {
+            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            var tokens = await store.ListTokensAsync(ctx.Parse.GetValue(listSite)!, ct);
+            ctx.Write(tokens, o =>
+            {
+                foreach (var t in tokens)
+                {
+                    o.WriteLine($"{t.TokenId}\t{t.CreatedAt:u}\t{(t.RevokedAt is { } r ? $"revoked {r:u}" : "live")}\t{t.Scope}");
+                }
+            });
+            return 0;
+        });
+        return new Command("token", "Issue, list and revoke site tokens") { issue, revoke, list };
+    }
+
+    private static Command PolicyCommand()
+    {
+        var channel = new Argument<string>("channel") { Description = "The channel, e.g. stable" };
+        var k = new Argument<int>("k") { Description = "How many sites must agree (same output root, every check passing) before a build is promoted to it" };
+        var set = new Command("set", "Set how many agreeing sites a channel needs") { channel, k };
+        set.SetHandler(async (ctx, ct) =>
+        {
+            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            var policy = new ChannelPolicy(ctx.Parse.GetValue(channel)!, ctx.Parse.GetValue(k));
+            await store.SetChannelPolicyAsync(policy, ct);
+            ctx.Write(policy, o => o.WriteLine($"channel {policy.Channel}: {policy.RequiredAgreeingSites} agreeing site(s)"));
+            return 0;
+        });
+        return new Command("policy", "Channel promotion policies") { set };
+    }
+}

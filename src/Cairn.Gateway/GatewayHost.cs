@@ -1,0 +1,54 @@
+using Cairn.Core;
+using Cairn.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Cairn.Gateway;
+
+public sealed record GatewayHostOptions
+{
+    public required GatewayService Service { get; init; }
+
+    /// <summary>The repository directory to serve read-only beside the API (null: an s3:// store, which sites read directly).</summary>
+    public string? RepositoryDirectory { get; init; }
+
+    /// <summary>http://ADDRESS:PORT (port 0 picks a free one).</summary>
+    public string Listen { get; init; } = "http://127.0.0.1:8090";
+
+    public TimeSpan ManifestMaxAge { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>The gateway's web application: the /v1 API and, on the same listener, the repository endpoints of <c>cairn serve</c>.</summary>
+public static class GatewayHost
+{
+    public static WebApplication Build(GatewayHostOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Uri.TryCreate(options.Listen, UriKind.Absolute, out var listen) || listen.Scheme != Uri.UriSchemeHttp)
+        {
+            throw new CairnException(ErrorCode.ServeFailed, $"'{options.Listen}' is not a listen address",
+                "use --listen http://ADDRESS:PORT, e.g. http://127.0.0.1:8090 (put TLS in a reverse proxy)");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.UseUrls(listen.GetLeftPart(UriPartial.Authority));
+        // Commit bodies are JSON of a few KiB; objects are capped per request by the gateway.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Math.Max(options.Service.Options.MaxObjectSize + 1L, 16L << 20));
+        var metrics = new ServerMetrics();
+        builder.Services.AddSingleton(metrics);
+        var app = builder.Build();
+        if (options.RepositoryDirectory is { } dir)
+        {
+            CairnServer.MapRepository(app, dir, options.ManifestMaxAge, metrics, readOnly: false);
+        }
+
+        GatewayHttp.MapGateway(app, options.Service);
+        app.MapFallback((HttpContext context) => Results.NotFound());
+        return app;
+    }
+}
