@@ -89,6 +89,30 @@ public sealed class FaultTests(ServedRepository served) : IClassFixture<ServedRe
     }
 
     [Fact]
+    public async Task WithoutALowSpeedLimitTheDeadlineStopsATrickle()
+    {
+        await using var proxy = new FaultProxy(served.Serve.Url).Rule("/", Fault.Trickle);
+        var env = new Dictionary<string, string>(FastLimits) { ["CAIRN_LOW_SPEED_LIMIT"] = "0", ["CAIRN_HTTP_DEADLINE"] = "3" };
+        var r = await Exec.CairnAsync(env, "--repo", proxy.Url, "list", "--cache", Fresh("cache"));
+        Assert.Equal(6, r.ExitCode);
+        Assert.Contains("CAIRN-E0707", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("cairn.json", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("CAIRN_HTTP_RETRIES", "many")]
+    [InlineData("CAIRN_LOW_SPEED_TIME", "-1")]
+    [InlineData("CAIRN_HTTP_DEADLINE", "soon")]
+    [InlineData("CAIRN_LOW_SPEED_LIMIT", "fast")]
+    public async Task AMalformedNetworkSettingIsACodedUsageError(string name, string value)
+    {
+        var r = await Exec.CairnAsync(new Dictionary<string, string> { [name] = value }, "--repo", served.Serve.Url, "list", "--cache", Fresh("cache"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("CAIRN-E0708", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains(name, r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ATransient503IsRetriedAndTheReadSucceeds()
     {
         await using var proxy = new FaultProxy(served.Serve.Url).Rule("/manifest.json", Fault.Unavailable503);
