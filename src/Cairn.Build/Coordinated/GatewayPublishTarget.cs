@@ -158,6 +158,7 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
             var commit = new ProductCommit(mode, job.Claim.BuildKey, job.Claim.FencingToken, platform, product, root, extras, options.Dependencies,
                 options.Tests, options.Log, _options.Channel, result);
             CommitOutcome outcome;
+            job.Deciding();
             try
             {
                 outcome = await _gateway.CommitAsync(commit, ct).ConfigureAwait(false);
@@ -187,6 +188,7 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
             ? JunitCases.Outcome(failed.Id, junitReports, checkPassed: false, failed.Reason)
             : JunitCases.BuildFailed(failed.Id, failed.Reason);
         var result = new BuildResult(job.Claim.BuildKey, Site, job.ProductPath, null, checks, job.Environment, job.Elapsed, null);
+        job.Deciding();
         try
         {
             await _gateway.ReportFailureAsync(result, job.Claim.FencingToken, ct).ConfigureAwait(false);
@@ -209,6 +211,7 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
         private readonly Task _heartbeats;
         private readonly long _started;
         private int _finished;
+        private int _deciding;
 
         public GatewayTicket(GatewayPublishTarget target, JobAction action, Claim claim, Digest? publishedRoot, string? reason, CancellationToken ct)
             : base(action, null, publishedRoot, reason, ct)
@@ -230,6 +233,13 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
         /// <summary>The gateway has the result (committed or reported): the claim is no longer ours to keep or give back.</summary>
         public void Finished() => Volatile.Write(ref _finished, 1);
 
+        /// <summary>
+        /// The commit or failure report is on its way: from now on its answer, not a heartbeat, says whether the
+        /// claim held (the gateway releases the claim as it records the result, so a heartbeat racing the answer
+        /// would see a released claim and must not cancel a commit that landed).
+        /// </summary>
+        public void Deciding() => Volatile.Write(ref _deciding, 1);
+
         private async Task HeartbeatAsync()
         {
             var time = _target._time;
@@ -249,7 +259,7 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
                 }
                 catch (CairnException e) when (e.Code == ErrorCode.ClaimLost)
                 {
-                    if (Volatile.Read(ref _finished) != 0) return;
+                    if (Volatile.Read(ref _finished) != 0 || Volatile.Read(ref _deciding) != 0) return;
                     _target._log.LogWarning("{Site} lost its claim on {Key}: {Message}", _target.Site, Claim.BuildKey, e.Message);
                     Lose(e.Message);
                     return;
@@ -258,7 +268,7 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
                 {
                     // The gateway may be restarting: keep trying until the claim would have expired anyway.
                     _target._log.LogWarning("heartbeat for {Key} failed: {Message}", Claim.BuildKey, e.Message);
-                    if (time.GetElapsedTime(lastAck) >= _target._options.ClaimTtl)
+                    if (Volatile.Read(ref _deciding) == 0 && time.GetElapsedTime(lastAck) >= _target._options.ClaimTtl)
                     {
                         Lose($"no heartbeat reached the gateway for the claim's whole TTL ({_target._options.ClaimTtl.TotalSeconds:0.#} s): {e.Message}");
                         return;

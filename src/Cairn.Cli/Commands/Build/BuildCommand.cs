@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Xml.Linq;
 using Cairn.Build;
+using Cairn.Build.Coordinated;
 using Cairn.Build.Recipes;
 using Cairn.Core;
 using Cairn.Sandbox;
@@ -23,8 +24,12 @@ public static class BuildCommand
             jobs, keepGoing, junit, timeout, keepWork, publisher,
         };
         stack.AddTo(command);
+        var site = new GatewaySite();
+        site.AddTo(command);
         command.SetHandler(async (ctx, ct) =>
         {
+            // A site reads the repository the gateway serves; --repo is not used.
+            if (site.Enabled(ctx)) ctx.RepositoryOverride = ctx.Parse.GetValue(site.Gateway);
             var options = stack.Options(ctx) with
             {
                 Jobs = ctx.Parse.GetValue(jobs),
@@ -34,17 +39,41 @@ public static class BuildCommand
                 Limits = new SandboxLimits { WallTime = TimeSpan.FromMinutes(Math.Max(1, ctx.Parse.GetValue(timeout))) },
             };
             BubblewrapSandbox.LocateBwrap();
+            if (site.Enabled(ctx))
+            {
+                await using var session = await site.OpenAsync(ctx, options, ctx.Parse.GetValue(stack.BuildSite), options.Jobs, ct);
+                var siteResult = await new StackBuilder(session.Reader, new BubblewrapSandbox(), ctx.Time, ctx.Logger)
+                    .BuildAsync(session.Options, new ConsoleMonitor(ctx.Error, ctx.Parse.GetValue(GlobalOptions.Verbose), quiet: ctx.Json), ct);
+                if (ctx.Parse.GetValue(junit) is { } siteJunit) WriteJunit(siteResult, siteJunit);
+                ctx.Write(siteResult, o => Summary(o, siteResult));
+                return siteResult.Succeeded ? 0 : ErrorCodes.BuildFailedExitCode;
+            }
+
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
             options = options with { Dependencies = deps };
-            var monitor = new ConsoleMonitor(ctx.Error, ctx.Parse.GetValue(GlobalOptions.Verbose), quiet: ctx.Json);
+            // On a terminal (and not --json/--verbose) a live view of the running packages; plain lines otherwise.
+            var verbose = ctx.Parse.GetValue(GlobalOptions.Verbose);
+            using var view = Console.IsErrorRedirected || ctx.Json || verbose || Environment.GetEnvironmentVariable("TERM") == "dumb"
+                ? null
+                : new BuildProgressView(ctx.Error, ctx.Time, BuildProgressView.ConsoleWidth());
+            IBuildMonitor monitor = view as IBuildMonitor ?? new ConsoleMonitor(ctx.Error, verbose, quiet: ctx.Json);
             var result = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).BuildAsync(options, monitor, ct);
+            view?.Dispose();
             if (ctx.Parse.GetValue(junit) is { } junitFile) WriteJunit(result, junitFile);
             ctx.Write(result, o => Summary(o, result));
             return result.Succeeded ? 0 : ErrorCodes.BuildFailedExitCode;
         });
         return command;
     }
+
+    private static string Status(PackageResult p) => p.Job switch
+    {
+        JobOutcome.Confirmed => "confirmed",
+        JobOutcome.BuiltElsewhere => "built elsewhere",
+        _ when p.Status == PackageStatus.Failed && p.Code == ErrorCodes.Name(ErrorCode.ClaimLost) => "CLAIM LOST",
+        _ => Status(p.Status),
+    };
 
     private static string Status(PackageStatus s) => s switch
     {
@@ -58,21 +87,31 @@ public static class BuildCommand
     private static void Summary(TextWriter o, StackBuildResult result)
     {
         var width = Math.Max(7, result.Packages.Select(p => p.Id.Length).DefaultIfEmpty(0).Max());
-        o.WriteLine($"{"package".PadRight(width)}  {"result",-11}  {"time",7}  detail");
+        o.WriteLine($"{"package".PadRight(width)}  {"result",-15}  {"time",7}  detail");
         foreach (var p in result.Packages)
         {
             var detail = p.Status switch
             {
-                PackageStatus.Built => $"{(p.Replaced ? "replaced" : "published")} in revision {p.Revision}; tests {p.Tests?.Passed} passed, {p.Tests?.Failed} failed, {p.Tests?.Skipped} skipped",
+                PackageStatus.Built when p.Job == JobOutcome.Confirmed => $"confirmed at revision {p.Revision}; tests {p.Tests?.Passed} passed, {p.Tests?.Failed} failed, {p.Tests?.Skipped} skipped; {p.Coordination}",
+                PackageStatus.Built => $"{(p.Replaced ? "replaced" : "published")} in revision {p.Revision}; tests {p.Tests?.Passed} passed, {p.Tests?.Failed} failed, {p.Tests?.Skipped} skipped" +
+                                       (p.Coordination is null ? "" : $"; {p.Coordination}"),
+                PackageStatus.UpToDate when p.Job == JobOutcome.BuiltElsewhere => $"{p.Reason}; key {p.BuildKey?[..12]}",
                 PackageStatus.UpToDate => p.BuildKey is null || p.Reason.StartsWith("provided", StringComparison.Ordinal) ? p.Reason : $"key {p.BuildKey[..12]}",
                 PackageStatus.Failed => $"{p.Code}: {p.Reason}" + (p.LogFile is null ? "" : $"; log: {p.LogFile}"),
                 _ => p.Reason,
             };
             var time = p.Status is PackageStatus.Built or PackageStatus.Failed ? $"{p.Duration.TotalSeconds:0.0}s" : "";
-            o.WriteLine($"{p.Id.PadRight(width)}  {Status(p.Status),-11}  {time,7}  {detail}");
+            o.WriteLine($"{p.Id.PadRight(width)}  {Status(p),-15}  {time,7}  {detail}");
         }
 
         int Count(PackageStatus s) => result.Packages.Count(p => p.Status == s);
+        if (result.Packages.Any(p => p.Job is not null))
+        {
+            int Jobs(string status) => result.Packages.Count(p => Status(p) == status);
+            o.WriteLine($"this site: {Jobs("built")} built, {Jobs("confirmed")} confirmed, {Jobs("up to date")} up to date, {Jobs("built elsewhere")} built elsewhere, " +
+                        $"{Jobs("FAILED")} failed, {Jobs("CLAIM LOST")} claim lost");
+        }
+
         o.WriteLine($"{result.Packages.Count} packages for {result.Platform}: {Count(PackageStatus.Built)} built, {Count(PackageStatus.UpToDate)} up to date, " +
                     $"{Count(PackageStatus.Failed)} failed, {Count(PackageStatus.Blocked)} blocked, {Count(PackageStatus.NotStarted)} not started ({result.Duration.TotalSeconds:0.0} s)");
     }
