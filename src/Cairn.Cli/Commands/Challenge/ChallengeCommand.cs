@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Cairn.Build;
+using Cairn.Build.Recipes;
 using Cairn.Core;
 using Cairn.Repository;
 using Cairn.Sandbox;
@@ -46,7 +47,8 @@ public static class ChallengeCommand
             var target = ProductArguments.Parse(ctx.Parse.GetValue(product)!);
             BubblewrapSandbox.LocateBwrap();
             await using var repo = await ctx.OpenRepositoryAsync(ct);
-            var result = await new Cairn.Build.Challenge(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).RunAsync(target, options, null, ct);
+            var monitor = ctx.Json ? null : new Progress(ctx.Error);
+            var result = await new Cairn.Build.Challenge(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).RunAsync(target, options, monitor, ct);
             ctx.Write(result, o => Print(o, result));
             return result.Reproducible ? 0 : ErrorCodes.NotReproducibleExitCode;
         });
@@ -81,4 +83,23 @@ public static class ChallengeCommand
 
     private static string Side(long? size, Digest? digest) =>
         size is null ? "(none)" : digest is { } d ? $"{Units.Bytes(size.Value)} {d.Abbreviated}" : Units.Bytes(size.Value);
+
+    /// <summary>The rebuild's phases on stderr, so a long build is not silent (stdout keeps the verdict).</summary>
+    private sealed class Progress(TextWriter stderr) : IBuildMonitor
+    {
+        private readonly Lock _gate = new();
+
+        public void Started(Recipe recipe, string what)
+        {
+            lock (_gate) stderr.WriteLine($"{recipe.Id}: rebuilding: {what}");
+        }
+
+        public void Finished(PackageResult result)
+        {
+            if (result.Status == PackageStatus.UpToDate) return;
+            lock (_gate) stderr.WriteLine($"{result.Id}: rebuild {(result.Ok ? "finished" : "FAILED")} in {result.Duration.TotalSeconds:0.0} s");
+        }
+
+        public Stream? LiveLog(Recipe recipe) => null;
+    }
 }
