@@ -8,7 +8,8 @@ namespace Cairn.Fuse;
 
 /// <summary>
 /// A repository mounted read-only at a directory: /dev/fuse opened, mount(2) called as root with fstype
-/// fuse.cairn (docs/adr/0004-fuse-over-dev-fuse.md), reader threads answering the kernel.
+/// fuse.cairn, or as any other user through fusermount3 (docs/adr/0004-fuse-over-dev-fuse.md), reader threads
+/// answering the kernel.
 /// </summary>
 public sealed class FuseMount : IAsyncDisposable
 {
@@ -21,6 +22,7 @@ public sealed class FuseMount : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _follow;
     private int _fd;
+    private bool _helper;
 
     private FuseMount(string mountPoint, int fd, CairnFileSystem fs, FuseDispatcher dispatcher, FuseSession session, ILogger logger, FuseMountOptions options)
     {
@@ -61,13 +63,27 @@ public sealed class FuseMount : IAsyncDisposable
                 existing.FsType == FsType ? $"cairn unmount {mountPoint}" : "choose another directory");
         }
 
+        var fs = await CairnFileSystem.OpenAsync(repository, options, logger, ct).ConfigureAwait(false);
         if (Native.GetEuid() != 0)
         {
-            throw new CairnException(ErrorCode.MountPermissionDenied, "mounting needs root (mount(2) with fstype fuse.cairn)",
-                "run cairn mount as root, e.g. from a systemd unit or autofs (docs/adr/0004-fuse-over-dev-fuse.md)");
+            // Not root: Debian's setuid fusermount3 opens /dev/fuse and mounts for us.
+            var allowOther = options.AllowOther && Fusermount.UserAllowOther();
+            if (options.AllowOther && !allowOther) logger.LogInformation("/etc/fuse.conf has no user_allow_other: only this user (uid {Uid}) sees the mount", Native.GetEuid());
+            int helperFd;
+            try
+            {
+                helperFd = await Fusermount.MountAsync(mountPoint,
+                    $"ro,nosuid,nodev,default_permissions,subtype=cairn,fsname={options.FsName.Replace(',', ';')}{(allowOther ? ",allow_other" : "")}", logger, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                fs.Dispose();
+                throw;
+            }
+
+            return await StartAsync(mountPoint, helperFd, fs, options, logger, helper: true, ct).ConfigureAwait(false);
         }
 
-        var fs = await CairnFileSystem.OpenAsync(repository, options, logger, ct).ConfigureAwait(false);
         var fd = Native.Open("/dev/fuse", Native.O_RDWR | Native.O_CLOEXEC);
         if (fd < 0)
         {
@@ -94,11 +110,17 @@ public sealed class FuseMount : IAsyncDisposable
             };
         }
 
+        return await StartAsync(mountPoint, fd, fs, options, logger, helper: false, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Answers the kernel on the mounted /dev/fuse descriptor once INIT has arrived.</summary>
+    private static async Task<FuseMount> StartAsync(string mountPoint, int fd, CairnFileSystem fs, FuseMountOptions options, ILogger logger, bool helper, CancellationToken ct)
+    {
         var device = new FuseDevice(fd, logger);
         var dispatcher = new FuseDispatcher(fs, device, options, logger);
         var session = new FuseSession(device, dispatcher, logger);
         session.Start(Math.Max(1, options.Threads));
-        var mount = new FuseMount(mountPoint, fd, fs, dispatcher, session, logger, options);
+        var mount = new FuseMount(mountPoint, fd, fs, dispatcher, session, logger, options) { _helper = helper };
         try
         {
             // mount(2) returns before INIT; the first access would block until it is answered.
@@ -136,7 +158,18 @@ public sealed class FuseMount : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         var connection = MountTable.Find(MountPoint) is { FsType: FsType } entry ? entry.Device : null;
-        if (Native.Umount2(MountPoint, Native.MNT_DETACH) != 0)
+        if (_helper)
+        {
+            try
+            {
+                await Fusermount.UnmountAsync(MountPoint, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (CairnException e)
+            {
+                _logger.LogWarning("{Code}: {Message}", e.CodeName, e.Message);
+            }
+        }
+        else if (Native.Umount2(MountPoint, Native.MNT_DETACH) != 0)
         {
             var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             if (errno != Native.EINVAL) _logger.LogWarning("{Code}: umount2({MountPoint}) failed: {Error}", ErrorCodes.Name(ErrorCode.UnmountFailed), MountPoint, Native.Describe(errno));
@@ -209,14 +242,7 @@ public sealed class FuseMount : IAsyncDisposable
             return;
         }
 
-        using var process = Process.Start(new ProcessStartInfo("fusermount3") { ArgumentList = { "-u", "-z", mountPoint }, RedirectStandardError = true })
-            ?? throw new CairnException(ErrorCode.UnmountFailed, "cannot run fusermount3", "install fuse3");
-        var error = await process.StandardError.ReadToEndAsync(ct).ConfigureAwait(false);
-        await process.WaitForExitAsync(ct).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new CairnException(ErrorCode.UnmountFailed, $"fusermount3 -u {mountPoint} failed: {error.Trim()}", "run as root or as the user who mounted it");
-        }
+        await Fusermount.UnmountAsync(mountPoint, ct).ConfigureAwait(false);
     }
 }
 

@@ -305,14 +305,48 @@ public sealed class ProtocolTests : IAsyncLifetime
     [InlineData((uint)FuseOpcode.Unlink, Native.EROFS)]
     [InlineData((uint)FuseOpcode.Rename, Native.EROFS)]
     [InlineData((uint)FuseOpcode.SetXAttr, Native.EROFS)]
-    [InlineData((uint)FuseOpcode.GetXAttr, Native.ENOSYS)]
-    [InlineData((uint)FuseOpcode.ListXAttr, Native.ENOSYS)]
     [InlineData((uint)FuseOpcode.Flush, Native.ENOSYS)]
     [InlineData(4242u, Native.ENOSYS)]
     public async Task WritesAreRefusedAndTheRestAnswered(uint opcode, int errno)
     {
         await InitAsync();
         Assert.Equal(errno, (await CallAsync((FuseOpcode)opcode, FuseConstants.RootId, new byte[64])).Error);
+    }
+
+    [Fact]
+    public async Task TheDigestAttributeNamesTreesAndContentsAndNothingElse()
+    {
+        await InitAsync();
+        static byte[] XAttr(uint size, string? name = null)
+        {
+            var head = Body(new FuseGetXAttrIn { Size = size });
+            return name is null ? head : [.. head, .. Name(name)];
+        }
+
+        var product = await WalkAsync("linux-x86_64/p/1");
+        var catalog = await _repo.CatalogAsync(await _repo.HeadAsync(default), default);
+        var record = catalog.Find("linux-x86_64", new ProductRef("p", "1"))!;
+        var (error, body) = await CallAsync(FuseOpcode.GetXAttr, product, XAttr(128, "user.cairn.digest"));
+        Assert.Equal(0, error);
+        Assert.Equal(record.Root.ToString(), Encoding.ASCII.GetString(body));
+
+        var hello = await LookupAsync(product, "hello.txt");
+        (error, body) = await CallAsync(FuseOpcode.GetXAttr, hello.NodeId, XAttr(128, "user.cairn.digest"));
+        Assert.Equal(0, error);
+        Assert.Equal(Digest.Of("hello\n"u8).ToString(), Encoding.ASCII.GetString(body));
+
+        // Size 0 asks for the length; too small a buffer is ERANGE; other names and symlinks have none.
+        (error, body) = await CallAsync(FuseOpcode.GetXAttr, hello.NodeId, XAttr(0, "user.cairn.digest"));
+        Assert.Equal(0, error);
+        Assert.Equal((uint)Digest.Of("hello\n"u8).ToString().Length, MemoryMarshal.Read<FuseGetXAttrOut>(body).Size);
+        Assert.Equal(Native.ERANGE, (await CallAsync(FuseOpcode.GetXAttr, hello.NodeId, XAttr(8, "user.cairn.digest"))).Error);
+        Assert.Equal(Native.ENODATA, (await CallAsync(FuseOpcode.GetXAttr, hello.NodeId, XAttr(128, "user.other"))).Error);
+        var link = await LookupAsync(product, "link");
+        Assert.Equal(Native.ENODATA, (await CallAsync(FuseOpcode.GetXAttr, link.NodeId, XAttr(128, "user.cairn.digest"))).Error);
+
+        (error, body) = await CallAsync(FuseOpcode.ListXAttr, hello.NodeId, XAttr(256));
+        Assert.Equal(0, error);
+        Assert.Equal("user.cairn.digest\0", Encoding.ASCII.GetString(body));
     }
 
     [Fact]
