@@ -28,6 +28,7 @@ public static class CommandCatalog
         Unmount.UnmountCommand.Create(),
         Key.KeyCommand.Create(),
         Gateway.GatewayCommand.Create(),
+        Coherence.CoherenceCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>
