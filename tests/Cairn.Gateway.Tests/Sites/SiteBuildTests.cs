@@ -114,14 +114,15 @@ public sealed class SiteBuildTests
         }
     }
 
-    private static string ExampleStack()
+    /// <summary>examples/stack of this source tree (the binaries may be built anywhere: --artifacts-path).</summary>
+    private static string ExampleStack([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        for (var dir = new DirectoryInfo(Path.GetDirectoryName(sourceFile)!); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return Path.Combine(dir.FullName, "examples", "stack");
         }
 
-        throw new InvalidOperationException("the repository root (Cairn.slnx) is not above the test binaries");
+        throw new InvalidOperationException($"the repository root (Cairn.slnx) is not above {sourceFile}");
     }
 
     /// <summary>The real example stack (hello; zlib → libpng → freetype; gsl left out for time) on PostgreSQL with stable K=2.</summary>
