@@ -75,6 +75,19 @@ public sealed class ChallengeTests : CliTest
             r = await Exec.CairnAsync(["--repo", repo, "challenge", "good/1.0", recipes, .. layout], Ct);
             CairnAssert.Fails(r, 3, "CAIRN-E0935");
             Assert.Contains("the recipes changed since good/1.0 was published", r.Stderr, StringComparison.Ordinal);
+
+            // A product published by hand has no build to repeat; a recipes directory without the product's recipe cannot rebuild it.
+            var manual = Directory.CreateDirectory(Path.Combine(root, "manual")).FullName;
+            File.WriteAllText(Path.Combine(manual, "README"), "published by hand\n");
+            r = await Exec.CairnAsync(["--repo", repo, "publish", "manual/1.0", manual], Ct);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            r = await Exec.CairnAsync(["--repo", repo, "challenge", "manual/1.0", recipes], Ct);
+            CairnAssert.Fails(r, 3, "CAIRN-E0936");
+            var others = Path.Combine(root, "others");
+            Directory.CreateDirectory(Path.Combine(others, "bad"));
+            File.WriteAllText(Path.Combine(others, "bad", "recipe.yml"), Bad);
+            r = await Exec.CairnAsync(["--repo", repo, "challenge", "base/1.0", others, .. layout], Ct);
+            CairnAssert.Fails(r, 2, "CAIRN-E0937");
         }
         finally
         {
