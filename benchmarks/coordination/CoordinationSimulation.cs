@@ -159,7 +159,8 @@ public sealed class CoordinationSimulation
         {
             var gpu = s < Math.Max(1, (int)Math.Round(options.Sites * options.GpuSites));
             // Crashing sites are the last ones, so at least one gpu site stays alive.
-            var crashAfter = s >= options.Sites - options.CrashingSites ? random.Next(1, Math.Max(2, options.Jobs / options.Sites)) : -1;
+            // Early in its share of the jobs (a quarter of a fair share at most), so the crash surely happens.
+            var crashAfter = s >= options.Sites - options.CrashingSites ? random.Next(1, Math.Max(2, options.Jobs / options.Sites / 4)) : -1;
             var name = $"site-{sim._run}-{s:D3}";
             await admin.RegisterSiteAsync(name, new SiteCapabilities(Platform, null, gpu ? ["gpu"] : []), ct).ConfigureAwait(false);
             sites.Add((name, gpu, crashAfter));

@@ -32,7 +32,6 @@ public sealed class CoordinationSimulationTests
         Assert.True(report.CrashedSites == 1, shown);
         // The crashed site's claim was never released: its job completed only because another site took it over.
         Assert.True(report.Reclaims >= 1, shown);
-        Assert.True(report.Errors == 0, shown);
     }
 
     [Fact]
