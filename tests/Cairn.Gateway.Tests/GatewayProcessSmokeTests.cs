@@ -45,4 +45,28 @@ public sealed class GatewayProcessSmokeTests
         var verify = await Exec.CairnAsync("--repo", gateway.Repository, "verify");
         Assert.True(verify.ExitCode == 0, verify.ToString());
     }
+
+    [Fact]
+    public async Task TheGatewaySignsEveryRevisionItWritesAndClientsTrustingTheRootReadThroughIt()
+    {
+        using var keys = new TempDir("cairn-gw-keys");
+        await Exec.CairnOkAsync("key", "generate", "--root", "-o", keys.Sub("root.key"));
+        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", keys.Sub("pub.key"));
+        await Exec.CairnOkAsync("key", "certify", keys.Sub("pub.key"), "--root", keys.Sub("root.key"));
+        await using var gateway = await GatewayProcess.StartAsync(new GatewayProcessOptions { SigningKey = keys.Sub("pub.key") });
+        await gateway.AddSiteAsync("site-a");
+        using var client = gateway.Client((await gateway.IssueTokenAsync("site-a")).Secret);
+        await using var site = new SiteWorkspace("site-a");
+
+        var offer = await client.RequestJobAsync(SiteWorkspace.Job("key-s", "signed", "1.0"), CancellationToken.None);
+        var root = await site.TreeAsync(new Dictionary<string, string> { ["readme.txt"] = "signed by the gateway" });
+        await site.UploadAsync(client, root);
+        var outcome = await client.CommitAsync(site.Commit("key-s", offer.Claim!.FencingToken, "signed", "1.0", root), CancellationToken.None);
+        Assert.True(File.Exists(Path.Combine(gateway.Repository, "revisions", $"{outcome.Revision:D16}.sig")));
+
+        // A client that trusts only the root reads the product through the gateway's own listener.
+        var list = await Exec.CairnAsync("--repo", gateway.Url.ToString(), "list", "--trust", keys.Sub("root.key.pub"), "--cache", keys.Sub("cache"));
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("signed", list.Stdout, StringComparison.Ordinal);
+    }
 }
