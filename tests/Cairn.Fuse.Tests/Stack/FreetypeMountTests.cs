@@ -79,12 +79,29 @@ public sealed class FreetypeMountTests(FreetypeStackFixture stack) : IAsyncLifet
         await using var repo = await DirectoryRepository.OpenAsync(stack.Repository, TimeProvider.System, null, TimeSpan.FromMinutes(1), default);
         var catalog = await repo.CatalogAsync(await repo.HeadAsync(default), default);
         var record = catalog.Find(FreetypeStackFixture.Platform, new ProductRef("freetype", "2.12.1"))!;
+        // An existing mount point as the dependency source: cairn plan takes the three products from it.
+        Directory.CreateDirectory(Path.Combine(_root, "empty"));
+        r = await Shell.CairnAsync("init", Path.Combine(_root, "empty"), "--platform", FreetypeStackFixture.Platform);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        r = await Shell.CairnAsync("--repo", Path.Combine(_root, "empty"), "plan", stack.Recipes, "--only", "freetype", "--deps-from", "mount:" + MountPoint,
+            "--deployment-root", FreetypeStackFixture.DeploymentRoot, "--deployment-site", FreetypeStackFixture.Site);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains($"zlib/1.2.13", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"provided by mount:{MountPoint}", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("1 to build", r.Stdout, StringComparison.Ordinal);
+
         var seen = await new Cairn.Build.MountDependencySource(MountPoint, "mount:" + MountPoint).FindAsync(FreetypeStackFixture.Platform, "freetype", "2.12.1", default);
         Assert.Equal(record.Root, seen?.Root);
     }
 
     [Fact]
-    public async Task A_build_takes_freetype_from_a_mount_of_the_server_and_publishes_only_its_own_product()
+    public Task A_build_takes_freetype_from_a_mount_of_the_server_and_publishes_only_its_own_product() => BuildFontAppAsync("mount:" + stack.Url);
+
+    [Fact]
+    public Task A_build_takes_freetype_from_the_server_over_http_and_publishes_only_its_own_product() => BuildFontAppAsync(stack.Url);
+
+    /// <summary>Builds fontapp (--only) into a new, empty repository with everything it needs from <paramref name="depsFrom"/>.</summary>
+    private async Task BuildFontAppAsync(string depsFrom)
     {
         var recipes = Path.Combine(_root, "recipes");
         await Shell.ShAsync($"cp -a {Shell.Q(stack.Recipes)} {Shell.Q(recipes)}");
@@ -93,7 +110,7 @@ public sealed class FreetypeMountTests(FreetypeStackFixture stack) : IAsyncLifet
         var target = Path.Combine(_root, "target");
         var r = await Shell.CairnAsync("init", target, "--platform", FreetypeStackFixture.Platform);
         Assert.True(r.ExitCode == 0, r.ToString());
-        string[] common = ["--repo", target, "--json", "plan", recipes, "--only", "fontapp", "--deps-from", "mount:" + stack.Url,
+        string[] common = ["--repo", target, "--json", "plan", recipes, "--only", "fontapp", "--deps-from", depsFrom,
             "--deployment-root", FreetypeStackFixture.DeploymentRoot, "--deployment-site", FreetypeStackFixture.Site];
 
         // The mount's client cache: CAIRN_CACHE, private to this test.
@@ -105,7 +122,7 @@ public sealed class FreetypeMountTests(FreetypeStackFixture stack) : IAsyncLifet
         foreach (var dep in new[] { "zlib", "libpng", "freetype" })
         {
             Assert.Equal("upToDate", packages[dep].GetProperty("status").GetString());
-            Assert.StartsWith("provided by mount:" + stack.Url, packages[dep].GetProperty("reason").GetString(), StringComparison.Ordinal);
+            Assert.StartsWith("provided by " + depsFrom, packages[dep].GetProperty("reason").GetString(), StringComparison.Ordinal);
         }
 
         Assert.Equal("built", packages["fontapp"].GetProperty("status").GetString());
