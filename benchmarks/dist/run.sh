@@ -69,7 +69,7 @@ cairn init "$REPO" --name dist-bench >/dev/null
 cairn --repo "$REPO" publish bench/1.0 "$TREE" >/dev/null
 
 PORT=$(free_port)
-cairn --repo "$REPO" serve --listen "http://127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
+"$CAIRN_BIN" --repo "$REPO" serve --listen "http://127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 PIDS+=($!); wait_port "$PORT"
 URL="http://127.0.0.1:$PORT"
 
