@@ -159,8 +159,15 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         Reason = "not started: an earlier package failed (--keep-going builds what does not depend on it)",
     };
 
+    /// <summary>
+    /// Catalog.Find scans the list; planning looks up every transitive dependency of every recipe, which made
+    /// `cairn plan` over 2,000 recipes quadratic in the catalog. One index per catalog instance instead.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Catalog, Dictionary<(string, string, string), ProductRecord>> Indexes = new();
+
     private static ProductRecord? Find(Catalog catalog, string platform, Recipe recipe) =>
-        catalog.Find(platform, new ProductRef(recipe.Name, recipe.Version));
+        Indexes.GetValue(catalog, c => c.Products.GroupBy(p => (p.Platform, p.Name, p.Version)).ToDictionary(g => g.Key, g => g.First()))
+            .GetValueOrDefault((platform, recipe.Name, recipe.Version));
 
     private static string Describe(CairnException e) => e.Hint is null ? e.Message : $"{e.Message} ({e.Hint})";
 

@@ -10,6 +10,11 @@ public sealed class RecipeGraph
 {
     private readonly SortedDictionary<string, Recipe> _recipes;
     private readonly Dictionary<string, List<string>> _dependents = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _position = new(StringComparer.Ordinal);
+
+    // Planning asks for every recipe's closure more than once (its own decision, its build key); the graph is
+    // immutable, so each is computed once.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<Recipe>> _transitive = new(StringComparer.Ordinal);
 
     private RecipeGraph(SortedDictionary<string, Recipe> recipes)
     {
@@ -38,6 +43,7 @@ public sealed class RecipeGraph
 
         foreach (var list in _dependents.Values) list.Sort(StringComparer.Ordinal);
         TopologicalOrder = Sort();
+        for (var i = 0; i < TopologicalOrder.Count; i++) _position[TopologicalOrder[i].Name] = i;
     }
 
     /// <summary>Loads every subfolder that holds a recipe.yml; other folders (sources/, .git/) are ignored.</summary>
@@ -98,12 +104,14 @@ public sealed class RecipeGraph
         [.. this[name].Dependencies.Select(d => _recipes[d.Name]).OrderBy(r => r.Name, StringComparer.Ordinal)];
 
     /// <summary>All dependencies, direct and indirect, in topological order (deepest first).</summary>
-    public IReadOnlyList<Recipe> TransitiveDependencies(string name)
+    public IReadOnlyList<Recipe> TransitiveDependencies(string name) => _transitive.GetOrAdd(name, n =>
     {
-        var closure = Closure([name], r => r.Dependencies.Select(d => d.Name));
-        closure.Remove(name);
-        return [.. TopologicalOrder.Where(r => closure.Contains(r.Name))];
-    }
+        // Sorting the closure by topological position, not filtering the whole order: O(c log c), not O(N) per
+        // call, which made planning 2,000 recipes quadratic.
+        var closure = Closure([n], r => r.Dependencies.Select(d => d.Name));
+        closure.Remove(n);
+        return [.. closure.Select(c => _recipes[c]).OrderBy(r => _position[r.Name])];
+    });
 
     /// <summary>All recipes that depend on <paramref name="name"/>, directly or not: what a failure blocks.</summary>
     public IReadOnlyList<Recipe> Downstream(string name)
