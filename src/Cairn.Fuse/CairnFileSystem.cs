@@ -323,6 +323,13 @@ internal sealed class CairnFileSystem : IDisposable
             fetches[i - first] = ObjectAsync(file, map.Chunks[i].Digest, map.Chunks[i].Length, ct).AsTask();
         }
 
+        // Reading on from the previous chunk (or from the start): fetch the next few chunks of this file ahead, so a
+        // cold sequential read keeps several range requests in flight instead of one round trip per chunk.
+        if (first == 0 || _cache.TryGet(map.Chunks[first - 1].Digest, out _))
+        {
+            for (var i = last + 1; i < Math.Min(map.Chunks.Count, last + 1 + ReadAheadChunks); i++) _ = FetchAsync(map.Chunks[i].Digest);
+        }
+
         var written = 0;
         for (var i = first; i <= last; i++)
         {
@@ -335,6 +342,9 @@ internal sealed class CairnFileSystem : IDisposable
 
         return written;
     }
+
+    /// <summary>Chunks fetched ahead of a sequential reader (each is verified like any other object).</summary>
+    private const int ReadAheadChunks = 4;
 
     private async ValueTask<byte[]> ObjectAsync(Node file, Digest digest, long expectedLength, CancellationToken ct)
     {
