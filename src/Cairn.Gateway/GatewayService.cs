@@ -334,6 +334,7 @@ public sealed class GatewayService : IAsyncDisposable
                         Log = commit.Log,
                         Replace = existing is not null,
                         ReplaceReason = existing is null ? null : $"rebuilt by site {identity.Site} for build key {commit.BuildKey}",
+                        SkipIfBuildKeyPublished = true,
                     }, ct).ConfigureAwait(false);
                     written = published.Outcome != PublishOutcome.Unchanged;
                 }

@@ -22,6 +22,13 @@ public sealed record PublishOptions
 
     /// <summary>Path in the repository tree of the product's build log (normally one of <see cref="ExtraFiles"/>).</summary>
     public string? Log { get; init; }
+
+    /// <summary>
+    /// Leave the product alone (outcome Unchanged) when it is already published with <see cref="BuildKey"/>,
+    /// whatever its content: decided under the commit lock, so of two commits of one build key that both passed
+    /// their checks (a gateway whose lease expired mid-commit) only the first is written.
+    /// </summary>
+    public bool SkipIfBuildKeyPublished { get; init; }
 }
 
 /// <summary>A host file stored at <paramref name="Path"/> ('/'-separated) in the repository tree.</summary>
@@ -172,6 +179,12 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
         var record = new ProductRecord(platform, product.Name, product.Version, root.Digest, size, files, options.BuildKey,
             options.Dependencies, options.Tests, options.PublishedBy ?? DefaultPublisher, now, Log: options.Log);
         var outcome = PublishOutcome.Published;
+        if (existing is not null && options.SkipIfBuildKeyPublished && options.BuildKey is not null && existing.BuildKey == options.BuildKey)
+        {
+            _log.LogInformation("{Product} is already published with build key {BuildKey}", product, options.BuildKey);
+            return new PublishResult(PublishOutcome.Unchanged, existing, head.Revision, ingest.Files, ingest.Bytes);
+        }
+
         if (existing is not null)
         {
             // Identical content is left alone, unless a replacement was asked for to record a new build key (a
