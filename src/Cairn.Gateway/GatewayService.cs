@@ -167,6 +167,18 @@ public sealed class GatewayService : IAsyncDisposable
             }
 
             var confirm = await ClaimAsync(identity, job, platform, ct).ConfigureAwait(false);
+            if (confirm.Granted)
+            {
+                // The report was read before the claim: the publisher may have recorded its result and released its
+                // claim in between, and then this key needs no more sites (else K=1 keys were built twice).
+                var again = await _store.GetCoherenceAsync(job.BuildKey, ct).ConfigureAwait(false);
+                if (again.AgreeingSites.Count >= needed || again.Status == CoherenceStatus.Disagreement)
+                {
+                    await ReleaseAsync(identity, job.BuildKey, confirm.Claim.FencingToken, ct).ConfigureAwait(false);
+                    return new JobOffer(JobOfferKind.Done, null, published.Root, $"published in revision {head.Revision}; {again.AgreeingSites.Count} site(s) agree");
+                }
+            }
+
             return confirm.Granted
                 ? new JobOffer(JobOfferKind.Confirm, confirm.Claim, published.Root,
                     $"published; {report.AgreeingSites.Count} of {needed} agreeing sites: build it and commit with mode Confirm")

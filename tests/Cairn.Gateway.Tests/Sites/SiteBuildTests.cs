@@ -79,8 +79,9 @@ public sealed class SiteBuildTests
             foreach (var package in new[] { "a", "b", "c", "d" })
             {
                 // Built once; with stable K=2 confirmed once more by another site; never more.
-                Assert.Equal(1, Count(outcomes, package, JobOutcome.Built));
-                Assert.Equal(stableK - 1, Count(outcomes, package, JobOutcome.Confirmed));
+                var story = string.Join("\n", outcomes.Select(o => string.Join("\n", o.Stderr.Split('\n').Where(l => l.Contains($"{package}/1.0", StringComparison.Ordinal)))));
+                Assert.True(Count(outcomes, package, JobOutcome.Built) == 1, story);
+                Assert.True(Count(outcomes, package, JobOutcome.Confirmed) == stableK - 1, story);
                 var record = catalog.Find(Platform, new ProductRef(package, "1.0"));
                 Assert.NotNull(record);
                 var keys = outcomes.Select(o => o.Result.Packages.Single(p => p.Name == package).BuildKey).Distinct().ToList();

@@ -52,8 +52,14 @@ public static class BuildCommand
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
             options = options with { Dependencies = deps };
-            var monitor = new ConsoleMonitor(ctx.Error, ctx.Parse.GetValue(GlobalOptions.Verbose), quiet: ctx.Json);
+            // On a terminal (and not --json/--verbose) a live view of the running packages; plain lines otherwise.
+            var verbose = ctx.Parse.GetValue(GlobalOptions.Verbose);
+            using var view = Console.IsErrorRedirected || ctx.Json || verbose || Environment.GetEnvironmentVariable("TERM") == "dumb"
+                ? null
+                : new BuildProgressView(ctx.Error, ctx.Time, BuildProgressView.ConsoleWidth());
+            IBuildMonitor monitor = view as IBuildMonitor ?? new ConsoleMonitor(ctx.Error, verbose, quiet: ctx.Json);
             var result = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).BuildAsync(options, monitor, ct);
+            view?.Dispose();
             if (ctx.Parse.GetValue(junit) is { } junitFile) WriteJunit(result, junitFile);
             ctx.Write(result, o => Summary(o, result));
             return result.Succeeded ? 0 : ErrorCodes.BuildFailedExitCode;
