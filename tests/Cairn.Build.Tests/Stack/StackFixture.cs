@@ -76,6 +76,7 @@ public sealed class StackFixture : IAsyncLifetime
         BuildsDirectory = Path.Combine(repository, "builds"),
         CacheDirectory = DirectoryRepository.DefaultCacheDirectory(repository),
         DeploymentSite = "test",
+        BuildSite = "test",
         DeploymentRoot = "/cvmfs/cairn.test",
         Limits = new SandboxLimits { WallTime = TimeSpan.FromMinutes(10) },
     };
