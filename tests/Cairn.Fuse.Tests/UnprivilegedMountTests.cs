@@ -41,7 +41,8 @@ public sealed class UnprivilegedMountTests
             var entry = MountTable.Find(mountPoint);
             Assert.Equal(FuseMount.FsType, entry?.FsType);
             var pid = int.Parse(r.Stdout.Split("(pid ")[1].Split(',')[0], System.Globalization.CultureInfo.InvariantCulture);
-            Assert.Equal($"{Nobody}", (await Shell.ShAsync($"ps -o uid= -p {pid}")).Stdout.Trim());
+            var uid = File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+            Assert.Equal($"{Nobody}", uid.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]);
 
             var read = await Shell.ShAsync(AsNobody(own, $"cat {Shell.Q(Path.Combine(mountPoint, MountedRepository.ProductPath, "README"))}"));
             Assert.Equal(await File.ReadAllTextAsync(Path.Combine(repo.Source, "README")), read.Stdout);
