@@ -121,6 +121,12 @@ public static class GatewayHttp
         {
             await WriteErrorAsync(context, e.StatusCode, ErrorCode.Usage, e.Message, "check the request against docs/format/gateway-api.md");
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The store or its disk failed: still an error report the client can read, never an empty 500.
+            log.LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path);
+            await WriteErrorAsync(context, StatusCodes.Status500InternalServerError, ErrorCode.IoError, e.Message, "see the gateway's log; retry");
+        }
     }
 
     private static async Task WriteErrorAsync(HttpContext context, int status, ErrorCode code, string message, string? hint)
