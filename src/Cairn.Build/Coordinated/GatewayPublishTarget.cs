@@ -1,5 +1,6 @@
 using Cairn.Coordination;
 using Cairn.Coordination.Gateway;
+using Cairn.Gateway.Client;
 using Cairn.Core;
 using Cairn.Repository;
 using Microsoft.Extensions.Logging;
@@ -150,8 +151,8 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
                 extras.Add(new CommittedExtra(extra.Path, await ingest.AddFileAsync(name, stream, stream.Length, extra.Executable, ct).ConfigureAwait(false)));
             }
 
-            var upload = await ObjectUploader.UploadMissingAsync(staging, _gateway, _options.UploadParallelism, ct).ConfigureAwait(false);
-            _log.LogInformation("{Product}: {Uploaded} of {Staged} objects uploaded ({Bytes} bytes)", product, upload.Uploaded, upload.Staged, upload.BytesUploaded);
+            var upload = await ObjectUploader.UploadAsync(_gateway, staging, [root, .. extras.Select(e => e.Entry)], _options.UploadParallelism, ct).ConfigureAwait(false);
+            _log.LogInformation("{Product}: {Uploaded} of {Reachable} objects uploaded ({Bytes} bytes)", product, upload.ObjectsUploaded, upload.ObjectsReachable, upload.BytesUploaded);
             var mode = job.Action == JobAction.Confirm ? CommitMode.Confirm : CommitMode.Publish;
             var result = new BuildResult(job.Claim.BuildKey, Site, $"{platform}/{product.Name}/{product.Version}", root.Digest,
                 JunitCases.Outcome(product.ToString(), junitReports, checkPassed: true, null), job.Environment, job.Elapsed, options.Log);

@@ -3,6 +3,7 @@ using Cairn.Build.Recipes;
 using Cairn.Coordination;
 using Cairn.Coordination.Gateway;
 using Cairn.Core;
+using Cairn.Gateway.Client;
 using Cairn.Repository;
 using Microsoft.Extensions.Time.Testing;
 
@@ -58,10 +59,10 @@ public sealed class GatewayTargetTests : IDisposable
         var staged = new List<Digest>();
         await foreach (var o in staging.ListAsync(CancellationToken.None)) staged.Add(o.Digest);
 
-        var result = await ObjectUploader.UploadMissingAsync(staging, gateway, 4, CancellationToken.None);
+        var result = await ObjectUploader.UploadAsync(gateway, staging, [root], 4, CancellationToken.None);
 
-        Assert.Equal(staged.Count, result.Staged);
-        Assert.Equal(staged.Count - 1, result.Uploaded);
+        Assert.Equal(staged.Count, result.ObjectsReachable);
+        Assert.Equal(staged.Count - 1, result.ObjectsUploaded);
         Assert.DoesNotContain(earlier, gateway.Puts);
         Assert.Equal(gateway.Puts.Count, gateway.Puts.Distinct().Count());
         Assert.True(big.Length > Chunker.Threshold, "the big file is chunked, so chunks and a chunk list are uploaded");
@@ -82,8 +83,8 @@ public sealed class GatewayTargetTests : IDisposable
         Assert.Equal(big, files["big.bin"]);
 
         // A second upload of the same product sends nothing.
-        var again = await ObjectUploader.UploadMissingAsync(staging, gateway, 4, CancellationToken.None);
-        Assert.Equal(0, again.Uploaded);
+        var again = await ObjectUploader.UploadAsync(gateway, staging, [root], 4, CancellationToken.None);
+        Assert.Equal(0, again.ObjectsUploaded);
     }
 
     [Fact]
