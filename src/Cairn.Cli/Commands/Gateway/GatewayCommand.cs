@@ -6,6 +6,7 @@ using Cairn.Gateway;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
 using Cairn.Repository.S3;
+using Cairn.Cli.Commands.Serve;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -66,33 +67,8 @@ public static class GatewayCommand
                 Service = service,
                 RepositoryDirectory = S3Location.IsS3(storePath) ? null : storePath,
                 Listen = ctx.Parse.GetValue(listen)!,
-            }, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                .AddFilter((_, level) => level >= (verbose ? LogLevel.Information : LogLevel.Warning)));
-            await using (app)
-            {
-                try
-                {
-                    await app.StartAsync(ct);
-                }
-                catch (IOException e)
-                {
-                    throw new CairnException(ErrorCode.ServeFailed, $"cannot listen on {ctx.Parse.GetValue(listen)}: {e.Message}",
-                        "choose another --listen address or port, or stop what holds it");
-                }
-
-                // One line a script (or a test) can wait for: the address actually bound.
-                ctx.Out.WriteLine($"gateway for {storePath} on {string.Join(", ", Cairn.Server.CairnServer.Addresses(app))}");
-                ctx.Out.Flush();
-                try
-                {
-                    await app.WaitForShutdownAsync(ct);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-
-                await app.StopAsync(CancellationToken.None);
-            }
+            }, WebHostRunner.Logging(verbose));
+            await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"gateway for {storePath} on {addresses}", ct);
 
             return 0;
         });

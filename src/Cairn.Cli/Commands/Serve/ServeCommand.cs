@@ -43,34 +43,8 @@ public static class ServeCommand
                 Listen = ctx.Parse.GetValue(listen)!,
                 ManifestMaxAge = TimeSpan.FromSeconds(ctx.Parse.GetValue(maxAge)),
                 Time = ctx.Time,
-            }, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                .AddFilter((category, level) => level >= (verbose ? LogLevel.Information : LogLevel.Warning)));
-            await using (app)
-            {
-                try
-                {
-                    await app.StartAsync(ct);
-                }
-                catch (IOException e)
-                {
-                    throw new CairnException(ErrorCode.ServeFailed, $"cannot listen on {ctx.Parse.GetValue(listen)}: {e.Message}",
-                        "choose another --listen address or port, or stop what holds it");
-                }
-
-                // One line a script (or a test) can wait for: the address actually bound.
-                ctx.Out.WriteLine($"serving {Path.GetFullPath(ctx.RepositoryPath)} on {string.Join(", ", CairnServer.Addresses(app))}");
-                ctx.Out.Flush();
-                // Until Ctrl-C or SIGTERM: the host's console lifetime handles both and stops the application.
-                try
-                {
-                    await app.WaitForShutdownAsync(ct);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-
-                await app.StopAsync(CancellationToken.None);
-            }
+            }, WebHostRunner.Logging(verbose));
+            await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"serving {Path.GetFullPath(ctx.RepositoryPath)} on {addresses}", ct);
 
             return 0;
         });
