@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
-namespace Cairn.Gateway.Tests.Infrastructure;
+namespace Cairn.Testing;
 
 public sealed record RunResult(string Command, int ExitCode, string Stdout, string Stderr)
 {
@@ -14,7 +15,7 @@ public sealed record RunResult(string Command, int ExitCode, string Stdout, stri
 /// <summary>A fresh directory, removed with everything in it when the test ends.</summary>
 public sealed class TempDir : IDisposable
 {
-    public TempDir(string prefix = "cairn-gw-test")
+    public TempDir(string prefix = "cairn-test")
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)]);
         Directory.CreateDirectory(Path);
@@ -28,6 +29,7 @@ public sealed class TempDir : IDisposable
     {
         try
         {
+            foreach (var f in Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories)) File.SetAttributes(f, FileAttributes.Normal);
             Directory.Delete(Path, recursive: true);
         }
         catch (IOException)
@@ -57,7 +59,7 @@ public static class Exec
             WorkingDirectory = System.IO.Path.GetTempPath(),
         };
         foreach (var a in command.Skip(1)) psi.ArgumentList.Add(a);
-        foreach (var v in new[] { "CAIRN_REPO", "CAIRN_CACHE", "CAIRN_SIGNING_KEY", "CAIRN_TRUST", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy" })
+        foreach (var v in new[] { "CAIRN_REPO", "CAIRN_CACHE", "CAIRN_CACHE_SIZE", "CAIRN_SIGNING_KEY", "CAIRN_TRUST", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "NO_PROXY", "no_proxy" })
         {
             psi.Environment.Remove(v);
         }
@@ -93,15 +95,20 @@ public static class Exec
         return new RunResult(string.Join(' ', command), process.ExitCode, await stdout, await stderr);
     }
 
-    public static Task<RunResult> CairnAsync(params string[] args) => RunAsync([DotnetHost, CairnDll, .. args]);
+    public static Task<RunResult> CairnAsync(IReadOnlyDictionary<string, string>? env, params string[] args) =>
+        RunAsync([DotnetHost, CairnDll, .. args], env);
+
+    public static Task<RunResult> CairnAsync(params string[] args) => CairnAsync(null, args);
 
     /// <summary>Runs cairn and fails the test unless it exits 0.</summary>
-    public static async Task<RunResult> CairnOkAsync(params string[] args)
+    public static async Task<RunResult> CairnOkAsync(IReadOnlyDictionary<string, string>? env, params string[] args)
     {
-        var r = await CairnAsync(args);
+        var r = await CairnAsync(env, args);
         Assert.True(r.ExitCode == 0, r.ToString());
         return r;
     }
+
+    public static Task<RunResult> CairnOkAsync(params string[] args) => CairnOkAsync(null, args);
 
     /// <summary>A TCP port free on loopback right now.</summary>
     public static int FreePort()
@@ -109,5 +116,34 @@ public static class Exec
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Waits until something accepts connections on the port.</summary>
+    public static async Task WaitForPortAsync(int port, Process process, Func<string> diagnostics, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"{process.StartInfo.FileName} exited with {process.ExitCode}: {diagnostics()}");
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new TimeoutException($"nothing listens on port {port}: {diagnostics()}");
+    }
+
+    public static string Describe(IEnumerable<string> command)
+    {
+        var sb = new StringBuilder();
+        foreach (var part in command) sb.Append(sb.Length > 0 ? " " : "").Append(part);
+        return sb.ToString();
     }
 }
