@@ -88,7 +88,9 @@ public sealed class Materializer(TreeWalker trees)
         }
 
         var cached = await EnsureCachedAsync(options.CacheDirectory, entry, ct).ConfigureAwait(false);
-        if (!options.Copy)
+        // A cache entry can vanish between the check and the link (another process cleaning the cache, or a
+        // torn entry being replaced); it is then unpacked again, a bounded number of times.
+        for (var attempt = 1; !options.Copy; attempt++)
         {
             switch (Native.HardLink(cached, path))
             {
@@ -101,7 +103,15 @@ public sealed class Materializer(TreeWalker trees)
                     break;
                 case Native.LinkResult.Exists:
                     throw new CairnException(ErrorCode.DestinationNotEmpty, $"'{path}' already exists", "materialize into a fresh destination");
+                case Native.LinkResult.Missing when attempt < 5:
+                    cached = await EnsureCachedAsync(options.CacheDirectory, entry, ct).ConfigureAwait(false);
+                    continue;
+                case Native.LinkResult.Missing:
+                    throw new CairnException(ErrorCode.IoError, $"the cache entry '{cached}' for '{path}' keeps disappearing",
+                        "check what else deletes files under the cache directory, or materialize with --copy");
             }
+
+            break;
         }
 
         CopyFile(cached, path, entry.Executable);

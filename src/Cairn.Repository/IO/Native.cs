@@ -143,7 +143,8 @@ public static partial class Native
         }
     }
 
-    public enum LinkResult { Linked, CrossDevice, Exists }
+    /// <summary><see cref="Missing"/>: the existing file is gone (ENOENT), e.g. replaced or evicted meanwhile.</summary>
+    public enum LinkResult { Linked, CrossDevice, Exists, Missing }
 
     public static LinkResult HardLink(string existing, string newPath)
     {
@@ -153,6 +154,7 @@ public static partial class Native
         {
             EXDEV => LinkResult.CrossDevice,
             EEXIST => LinkResult.Exists,
+            2 when !File.Exists(existing) => LinkResult.Missing,
             // Hardlink limits (EMLINK) or file systems without links: fall back to a copy.
             31 or 1 or 95 => LinkResult.CrossDevice,
             _ => throw new CairnException(ErrorCode.IoError,
