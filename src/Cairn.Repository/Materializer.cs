@@ -154,12 +154,13 @@ public sealed class Materializer(TreeWalker trees)
         try
         {
             await WriteFileAsync(temp, entry, readOnly: true, ct).ConfigureAwait(false);
-            File.Move(temp, path, overwrite: true);
+            // Like the client cache: link(2) publishes the whole entry and never replaces one another thread may be
+            // linking (EEXIST: it won, same content). Only a torn entry is replaced, by an atomic rename over it.
+            if (info.Exists || Native.HardLink(temp, path) == Native.LinkResult.CrossDevice) File.Move(temp, path, overwrite: true);
         }
-        catch
+        finally
         {
             DurableFile.TryDelete(temp);
-            throw;
         }
 
         return path;
