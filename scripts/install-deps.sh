@@ -14,6 +14,8 @@ packages=(
   nginx               # distribution tests: the repository served as plain files (tests start it themselves)
   squid               # distribution tests: a caching HTTP proxy between clients and servers (tests start it)
   faketime            # trust tests: a client whose clock is days ahead refuses an expired signed manifest
+  debootstrap         # build environments: a Debian root file system imported as a product (scripts/make-rootfs.sh)
+  busybox-static      # build environment tests: a tiny static root file system
 )
 
 missing=()

@@ -33,6 +33,13 @@ public static class BuildSteps
     private const string UnpackScript =
         "for f in \"$@\"; do case \"$f\" in *.tar|*.tar.*|*.tgz|*.tbz2|*.txz) tar --no-same-owner -xf \"$SRC_DIR/$f\" -C \"$WORKSPACE\" ;; *) cp \"$SRC_DIR/$f\" \"$WORKSPACE/\" ;; esac; done";
 
+    /// <summary>
+    /// The phases a package runs, each in its own sandbox. Without sources there is nothing to unpack, and a
+    /// sandbox that would run an empty loop costs a namespace set-up and a process start for nothing.
+    /// </summary>
+    public static IReadOnlyList<BuildPhase> PhasesFor(BuildPaths paths) =>
+        paths.Sources.Count == 0 ? [BuildPhase.Build, BuildPhase.Check] : [BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check];
+
     public static SandboxSpec Create(
         Recipe recipe,
         BuildPhase phase,

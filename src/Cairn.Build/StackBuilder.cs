@@ -349,7 +349,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                     Directory.CreateDirectory(Path.Combine(work, "prefix")).FullName,
                     decision.SourceFiles, depPaths);
                 var checkDuration = TimeSpan.Zero;
-                foreach (var phase in new[] { BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check })
+                foreach (var phase in BuildSteps.PhasesFor(paths))
                 {
                     failurePhase = phase.ToString().ToLowerInvariant();
                     monitor?.Started(recipe, failurePhase);

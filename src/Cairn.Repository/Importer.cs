@@ -22,6 +22,13 @@ public sealed record ImportOptions
     /// <summary>Publish the whole archive as this product; otherwise the archive must be in deployment layout.</summary>
     public ProductRef? As { get; init; }
     public int StripComponents { get; init; }
+
+    /// <summary>
+    /// The archive is a root file system for builds (a recipe's <c>environment:</c>): absolute symlinks and links
+    /// above the top are kept, because the sandbox mounts it as / and they resolve inside it there. Needs <see cref="As"/>.
+    /// </summary>
+    public bool RootFileSystem { get; init; }
+
     public ImportLimits Limits { get; init; } = new();
     public PublishOptions Publish { get; init; } = new();
 }
@@ -53,6 +60,13 @@ public sealed class Importer(ProductRepository repository)
 
     public async Task<IReadOnlyList<PublishResult>> ImportAsync(string archivePath, ImportOptions options, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.RootFileSystem && options.As is null)
+        {
+            throw new CairnException(ErrorCode.Usage, $"importing '{archivePath}' as a root file system needs the product's name",
+                "pass --as NAME/VERSION, e.g. --rootfs --as debian-12/20261125");
+        }
+
         await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
         await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
         var ingest = new Ingest(repository.Objects);
@@ -304,7 +318,8 @@ public sealed class Importer(ProductRepository repository)
                 break;
             case TarEntryType.SymbolicLink:
                 var target = entry.LinkName;
-                if (target.Length == 0 || target.StartsWith('/') || target.Contains('\0', StringComparison.Ordinal) || EscapesRoot(inner.Count - 1, target))
+                if (target.Length == 0 || target.Contains('\0', StringComparison.Ordinal) ||
+                    (!options.RootFileSystem && (target.StartsWith('/') || EscapesRoot(inner.Count - 1, target))))
                 {
                     throw Refuse(ErrorCode.ArchiveSymlinkEscape, archive, raw, $"is a symlink to '{Printable(target)}', outside the product", "products may only link within themselves, with relative links");
                 }

@@ -37,6 +37,9 @@ public sealed partial class BubblewrapSandbox : ISandbox
     // Top-level names that merged-/usr distributions make symlinks and older ones directories.
     private static readonly string[] RootLinks = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
+    // Read-only from a chosen root file system, besides /usr, /etc and the top-level links.
+    private static readonly string[] ChosenRootExtras = ["var", "opt"];
+
     // Just enough of the host's /etc for compilers and the dynamic loader; passwd, group and hosts are generated.
     private static readonly string[] HostEtc = ["alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "os-release"];
 
@@ -205,6 +208,14 @@ public sealed partial class BubblewrapSandbox : ISandbox
         {
             // A chosen root brings its own /etc; only identity files are replaced, where there is a file to cover.
             a.AddRange(["--ro-bind", Path.Combine(root, "etc"), "/etc"]);
+
+            // Its /var (the package database: dpkg -s, dpkg-architecture) and /opt are part of that environment too;
+            // the host's never are.
+            foreach (var name in ChosenRootExtras)
+            {
+                if (Directory.Exists(Path.Combine(root, name))) a.AddRange(["--ro-bind", Path.Combine(root, name), "/" + name]);
+            }
+
             foreach (var file in Directory.GetFiles(etcDir).Order(StringComparer.Ordinal))
             {
                 var name = Path.GetFileName(file);

@@ -33,8 +33,14 @@ public sealed class StackBuildTests(StackFixture stack)
             Assert.Contains($"set prefix \"$cairn_root/linux-x86_64/{built.Name}/{built.Version}\"", module, StringComparison.Ordinal);
         }
 
-        Assert.Contains("Hello, world!", await ReadAsync(repo, head.Root, "logs/linux-x86_64/hello/2.10/build.log"), StringComparison.Ordinal);
+        var helloLog = await ReadAsync(repo, head.Root, "logs/linux-x86_64/hello/2.10/build.log");
+        Assert.Contains("Hello, world!", helloLog, StringComparison.Ordinal);
+        Assert.Contains("== unpack: exit 0", helloLog, StringComparison.Ordinal);
         var zdep = catalog.Find(StackFixture.Platform, new ProductRef("zdep", "1.0"))!;
+        // zdep has no sources: no unpack sandbox runs for it.
+        var zdepLog = await ReadAsync(repo, head.Root, zdep.Log!);
+        Assert.DoesNotContain("== unpack", zdepLog, StringComparison.Ordinal);
+        Assert.Contains("== build: exit 0", zdepLog, StringComparison.Ordinal);
         Assert.Equal(["zlib/1.2.13"], zdep.Dependencies);
         // zdep saw zlib at its deployment path.
         Assert.Equal("/cvmfs/cairn.test/test/" + Platform.Detect().Os + "/" + Platform.Detect().Arch + "/zlib/1.2.13\n",

@@ -11,6 +11,7 @@ public static class ImportCommand
         var file = new Argument<string>("file") { Description = "Product tarball (.tar, .tar.gz, .tar.zst)" };
         var asProduct = new Option<string?>("--as") { Description = "Publish the whole archive as NAME/VERSION (otherwise it must be in PLATFORM/NAME/VERSION layout)" };
         var strip = new Option<int>("--strip-components") { Description = "Drop this many leading path components (with --as)" };
+        var rootfs = new Option<bool>("--rootfs") { Description = "The archive is a root file system for builds (recipe 'environment:'): keep absolute symlinks (with --as)" };
         var platform = ProductArguments.Platform();
         var maxEntries = new Option<long?>("--max-entries") { Description = "Refuse archives with more entries (default 1000000)" };
         var maxSize = new Option<long?>("--max-size") { Description = "Refuse archives that unpack to more bytes (default 64 GiB)" };
@@ -19,7 +20,7 @@ public static class ImportCommand
         var reason = new Option<string?>("--reason") { Description = "Why products are replaced (recorded)" };
         var command = new Command("import", "Publish products from a tarball, refusing anything unsafe")
         {
-            file, asProduct, strip, platform, maxEntries, maxSize, maxRatio, replace, reason,
+            file, asProduct, strip, rootfs, platform, maxEntries, maxSize, maxRatio, replace, reason,
         };
         command.SetHandler(async (ctx, ct) =>
         {
@@ -28,6 +29,7 @@ public static class ImportCommand
             {
                 As = ctx.Parse.GetValue(asProduct) is { } a ? ProductRef.Parse(a) : null,
                 StripComponents = ctx.Parse.GetValue(strip),
+                RootFileSystem = ctx.Parse.GetValue(rootfs),
                 Limits = defaults with
                 {
                     MaxEntries = ctx.Parse.GetValue(maxEntries) ?? defaults.MaxEntries,
