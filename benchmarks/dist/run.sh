@@ -12,6 +12,7 @@
 #
 # Knobs: DIST_DIR=/var/tmp/cairn-dist-bench  DIST_MB=150 (tree size)  DIST_RUNS=3  DIST_WRK="-t2 -c32 -d10s"
 #        CAIRN_BIN=path (default: build Release)  DIST_KEEP=1 (keep DIST_DIR)
+#        DIST_ONLY=replicate,materialize,wrk (comma list of parts to run; default all) — e.g. DIST_ONLY=replicate
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=${DIST_DIR:-/var/tmp/cairn-dist-bench}
@@ -19,6 +20,7 @@ MB=${DIST_MB:-150}
 RUNS=${DIST_RUNS:-3}
 WRK_ARGS=${DIST_WRK:-"-t2 -c32 -d10s"}
 say() { printf '%s\n' "$*" >&2; }
+want() { [[ -z ${DIST_ONLY:-} || ",$DIST_ONLY," == *",$1,"* ]]; }
 
 for tool in wrk rsync nginx; do
   command -v $tool >/dev/null || { say "installing $tool"; apt-get install -y -qq $tool >/dev/null; }
@@ -75,6 +77,7 @@ URL="http://127.0.0.1:$PORT"
 
 time_it() { local t0 t1; t0=$(now); "$@" >/dev/null 2>>"$WORK/errors.log"; t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'; }
 
+if want materialize; then
 say "== materialize ($RUNS runs each)"
 local_t=(); cold_t=(); warm_t=()
 for r in $(seq "$RUNS"); do
@@ -85,8 +88,11 @@ for r in $(seq "$RUNS"); do
   rm -rf "$WORK/m-local-$r" "$WORK/m-cold-$r" "$WORK/m-warm-$r"
 done
 L=$(printf '%s\n' "${local_t[@]}" | median); C=$(printf '%s\n' "${cold_t[@]}" | median); W=$(printf '%s\n' "${warm_t[@]}" | median)
+fi
 
-say "== replicate vs rsync daemon ($RUNS runs each)"
+REPO_BYTES=$(du -sb "$REPO/packs" | cut -f1)
+if want replicate; then
+say "== replicate vs rsync daemon ($RUNS runs each; load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 RPORT=$(free_port)
 cat >"$WORK/rsyncd.conf" <<CONF
 use chroot = no
@@ -96,16 +102,28 @@ read only = yes
 CONF
 rsync --daemon --no-detach --port "$RPORT" --address 127.0.0.1 --config "$WORK/rsyncd.conf" --log-file "$WORK/rsyncd.log" &
 PIDS+=($!); wait_port "$RPORT"
-rep_t=(); rsync_t=()
+rep_t=(); rsync_t=(); rsync_sync_t=(); noop_t=()
 for r in $(seq "$RUNS"); do
-  rep_t+=("$(time_it cairn replicate "$URL" "$WORK/mirror-$r")")
+  # Alternate which runs first, so neither always meets the other's dirty pages being written back.
+  run_replicate() { rep_t+=("$(time_it cairn replicate "$URL" "$WORK/mirror-$r")"); }
   # The same files a mirror needs (not locks/, tmp/, cache/).
-  rsync_t+=("$(time_it rsync -a --include='/cairn.json' --include='/manifest.json' --include='/revisions/***' --include='/packs/***' --exclude='*' "rsync://127.0.0.1:$RPORT/repo/" "$WORK/rsync-$r/")")
+  run_rsync() { rsync_t+=("$(time_it rsync -a --include='/cairn.json' --include='/manifest.json' --include='/revisions/***' --include='/packs/***' --exclude='*' "rsync://127.0.0.1:$RPORT/repo/" "$WORK/rsync-$r/")"); }
+  sync
+  if (( r % 2 )); then run_replicate; sync; run_rsync; else run_rsync; sync; run_replicate; fi
+  # Up to date already: what the resume check (re-hash of every pack) costs.
+  noop_t+=("$(time_it cairn replicate "$URL" "$WORK/mirror-$r")")
+  # rsync followed by sync(1): rsync with the durability replicate gives (an upper bound: sync flushes everything).
+  rm -rf "$WORK/rsync-$r"; sync
+  rsync_sync_t+=("$(time_it sh -c "rsync -a --include='/cairn.json' --include='/manifest.json' --include='/revisions/***' --include='/packs/***' --exclude='*' rsync://127.0.0.1:$RPORT/repo/ $WORK/rsync-$r/ && sync")")
+  say "run $r: replicate ${rep_t[-1]} s, rsync ${rsync_t[-1]} s, rsync+sync ${rsync_sync_t[-1]} s, replicate (up to date) ${noop_t[-1]} s; load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf "$WORK/mirror-$r" "$WORK/rsync-$r"
 done
 REP=$(printf '%s\n' "${rep_t[@]}" | median); RS=$(printf '%s\n' "${rsync_t[@]}" | median)
-REPO_BYTES=$(du -sb "$REPO/packs" | cut -f1)
+RSS=$(printf '%s\n' "${rsync_sync_t[@]}" | median); NOOP=$(printf '%s\n' "${noop_t[@]}" | median)
+PACK_COUNT=$(find "$REPO/packs" -name '*.pack' | wc -l)
+fi
 
+if want wrk; then
 say "== small-object requests/s (wrk $WRK_ARGS)"
 NPORT=$(free_port)
 mkdir -p "$WORK/nginx"
@@ -145,23 +163,34 @@ wrk_rps() { wrk $WRK_ARGS "$@" 2>/dev/null | awk '/Requests\/sec/ { print $2 }';
 RPS_SERVE_RANGE=$(wrk_rps -H "Range: $RANGE" "$URL/packs/$PACK.pack")
 RPS_NGINX_RANGE=$(wrk_rps -H "Range: $RANGE" "http://127.0.0.1:$NPORT/packs/$PACK.pack")
 RPS_SERVE_OBJECT=$(wrk_rps "$URL/objects/$DIGEST")
+fi
 
 START=$(for r in $(seq "$RUNS"); do time_it cairn --help; done | median)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 thr() { awk -v b="$TREE_BYTES" -v t="$1" 'BEGIN { printf "%.0f", b / t / 1048576 }'; }
 cat <<OUT
 
-Distribution benchmark  ($(date -u +%FT%TZ), $(nproc) CPUs, load average $LOAD)
+Distribution benchmark  ($(date -u +%FT%TZ), $(nproc) CPUs, load average $LOAD${DIST_ONLY:+, parts: $DIST_ONLY})
 tree: $TREE_FILES files, $((TREE_BYTES / 1048576)) MiB; repository packs: $((REPO_BYTES / 1048576)) MiB; median of $RUNS
 
 | measure | time | throughput | ratio | target |
 |---|---|---|---|---|
+OUT
+want materialize && cat <<OUT || true
 | materialize, local repository (--no-cache) | ${L} s | $(thr "$L") MiB/s | 1 | |
 | materialize over loopback HTTP, cold cache | ${C} s | $(thr "$C") MiB/s | $(awk -v a="$L" -v b="$C" 'BEGIN { printf "%.2f", a / b }') | ≥ 0.50 |
 | materialize over loopback HTTP, warm cache | ${W} s | $(thr "$W") MiB/s | $(awk -v a="$L" -v b="$W" 'BEGIN { printf "%.2f", a / b }') | ≥ 0.90 |
+OUT
+want replicate && cat <<OUT || true
 | rsync -a from an rsync daemon on loopback | ${RS} s | | 1 | |
-| cairn replicate http://… | ${REP} s | | $(awk -v a="$REP" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') | ≤ 1.0× |
+| cairn replicate http://… ($PACK_COUNT packs) | ${REP} s | | $(awk -v a="$REP" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') | ≤ 1.0× |
+| rsync -a … && sync (rsync made durable) | ${RSS} s | | $(awk -v a="$RSS" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') | |
+| cairn replicate into an up-to-date mirror (re-verifies every pack) | ${NOOP} s | | | |
+OUT
+cat <<OUT
 | (cairn process start-up, \`cairn --help\`) | ${START} s | | | |
+OUT
+want wrk && cat <<OUT || true
 
 | server (wrk $WRK_ARGS) | requests/s |
 |---|---|
