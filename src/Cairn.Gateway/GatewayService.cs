@@ -310,6 +310,7 @@ public sealed class GatewayService : IAsyncDisposable
         }
 
         var lease = await AcquireLeaseAsync(identity, paths, ct).ConfigureAwait(false);
+        var keeper = LeaseKeeper.Start(_store, lease, _options.LeaseTtl, _options.WaitTime, _log);
         try
         {
             // 3. under the lease: the claim is still this site's, and so is the lease
@@ -366,6 +367,7 @@ public sealed class GatewayService : IAsyncDisposable
         }
         finally
         {
+            await keeper.DisposeAsync().ConfigureAwait(false);
             await _store.ReleaseLeaseAsync(lease.Id, identity.Site, CancellationToken.None).ConfigureAwait(false);
         }
     }

@@ -389,6 +389,33 @@ public abstract class CoordinationStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AKeptLeaseOutlivesItsTtlAndLapsesOnceTheKeeperStops()
+    {
+        var ttl = TimeSpan.FromSeconds(30);
+        string[] paths = ["linux-x86_64/gsl/2.7"];
+        await SiteAsync("a");
+        await SiteAsync("b");
+        var lease = (await Store.AcquireLeaseAsync(paths, "a", ttl, None)).Lease!;
+        var keeper = LeaseKeeper.Start(Store, lease, ttl, Time);
+        // Move the clock a second at a time (giving the keeper real time to run) through twice the TTL.
+        for (var second = 1; second <= 2 * ttl.TotalSeconds + 5; second++)
+        {
+            Time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(20);
+        }
+
+        Assert.True(keeper.Renewals >= 5, $"{keeper.Renewals} renewals");
+        // Twice the TTL has passed: the lease is still live and still this site's.
+        await Store.ValidateLeaseAsync(lease.Id, "a", paths, None);
+        Assert.False((await Store.AcquireLeaseAsync(paths, "b", ttl, None)).Granted);
+
+        await keeper.DisposeAsync();
+        Time.Advance(ttl + TimeSpan.FromSeconds(1));
+        Assert.Equal(ErrorCode.LeaseLost, (await Assert.ThrowsAsync<CairnException>(() => Store.ValidateLeaseAsync(lease.Id, "a", paths, None))).Code);
+        Assert.True((await Store.AcquireLeaseAsync(paths, "b", ttl, None)).Granted);
+    }
+
+    [Fact]
     public async Task LeasesExpireAndAreValidatedAgainstSiteAndPaths()
     {
         await SiteAsync("a");
