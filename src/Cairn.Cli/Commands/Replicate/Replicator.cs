@@ -1,10 +1,7 @@
-using System.Net;
 using System.Security.Cryptography;
 using Cairn.Core;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
-using Cairn.Repository.Http;
-using Cairn.Repository.IO;
 using Cairn.Repository.S3;
 using Microsoft.Extensions.Logging;
 
@@ -14,87 +11,125 @@ public sealed record ReplicateResult(long Revision, int PacksCopied, int PacksPr
 
 /// <summary>
 /// Copies a repository's files to a mirror in the order that keeps the mirror consistent at every instant:
-/// packs (each index after its pack), then revisions, then manifest.json. Every file is checked before it is
-/// written (pack: SHA-256 = name; index: checksum and bounds; revisions: parse and number), each lands by an
-/// atomic rename (directory) or a single PUT (S3), and what already exists and verifies is skipped, so an
-/// interrupted run is resumed by running it again. A mirror's head never goes backwards.
+/// packs (each index after its pack), then revisions (each signature before its revision), then manifest.json.
+/// Every file is checked before it lands under its name (pack: SHA-256 = name, hashed while it streams in;
+/// index: checksum and bounds; revisions: parse and number), and what already exists and verifies is skipped,
+/// so an interrupted run is resumed by running it again. A mirror's head never goes backwards.
 /// </summary>
+/// <remarks>
+/// Durability is batched: packs, indexes, revisions and signatures land by rename without an fsync each, and
+/// <see cref="IMirrorEndpoint.FlushAsync"/> fsyncs all of them (and their directories) once, before
+/// revocations.json, manifest.sig and manifest.json are written durably. Why a crash before that flush is safe:
+/// the durable head only names files that were flushed before it moved, so a file landed but not yet durable is
+/// one the head does not reach yet; on restart replicate re-hashes every pack and re-checks every index (a torn
+/// one is fetched again), and re-fetches every revision and signature above the mirror's head and compares
+/// them byte for byte with the source's; and the flush covers every file the new head reaches, including the
+/// ones a crashed run left behind and this run found present. Clients verify every object they read in any case.
+/// </remarks>
 public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destination, ILogger? logger)
 {
+    private const int Chunk = 1 << 20;
+    private const int PacksInFlight = 4;
+    private const int SmallFilesInFlight = 8;
+
     public async Task<ReplicateResult> RunAsync(CancellationToken ct)
     {
-        var config = await source.GetAsync(FileSystemLayout.Config, ct).ConfigureAwait(false)
+        // Both first requests at once: one round trip, not two.
+        var configTask = source.GetAsync(FileSystemLayout.Config, ct);
+        var headTask = source.GetAsync(FileSystemLayout.Head, ct);
+        var config = await configTask.ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {source.Display}", "check the source URL or path");
-        var headBytes = await source.GetAsync(FileSystemLayout.Head, ct).ConfigureAwait(false)
+        var headBytes = await headTask.ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"{source.Display} has no manifest.json", "initialise or publish to the source first");
-        var head = CairnJson.Deserialize<Manifest>(headBytes, $"manifest '{source.Display}manifest.json'");
+        var head = MirrorJson.Head(headBytes, $"manifest '{source.Display}manifest.json'");
         var packs = head.Packs ?? throw new CairnException(ErrorCode.RemoteContentRejected,
             $"the head of {source.Display} lists no packs (written before format §6)", "publish once with a current cairn, then replicate");
+        if (!MirrorJson.IsConfig(config))
+        {
+            throw new CairnException(ErrorCode.ManifestMalformed, $"'{source.Display}cairn.json' is not a repository configuration", "run 'cairn verify' on the source");
+        }
 
         var destHead = await destination.GetAsync(FileSystemLayout.Head, ct).ConfigureAwait(false) is { } d
-            ? CairnJson.Deserialize<Manifest>(d, $"manifest '{destination.Display}manifest.json'") : null;
-        if (await destination.GetAsync(FileSystemLayout.Config, ct).ConfigureAwait(false) is null)
+            ? MirrorJson.Head(d, $"manifest '{destination.Display}manifest.json'") : null;
+        var durableRevision = destHead?.Revision ?? 0;
+
+        // Small files are fetched while the packs stream in; they land after the packs.
+        using var smallGate = new SemaphoreSlim(SmallFilesInFlight);
+        var revisionsTask = FetchRevisionsAsync(head.Revision, durableRevision, smallGate, ct);
+        var revocationsTask = source.GetAsync(FileSystemLayout.Revocations, ct);
+        var headSignatureTask = source.GetAsync(FileSystemLayout.HeadSignature, ct);
+
+        var written = false;
+        if (await destination.GetAsync(FileSystemLayout.Config, ct).ConfigureAwait(false) is not { } destConfig || !MirrorJson.IsConfig(destConfig))
         {
-            CairnJson.Deserialize<RepositoryConfig>(config, $"'{source.Display}cairn.json'");
-            await destination.PutAsync(FileSystemLayout.Config, config, ct).ConfigureAwait(false);
+            await destination.PutUnflushedAsync(FileSystemLayout.Config, config, ct).ConfigureAwait(false);
+            written = true;
         }
 
         int copied = 0, present = 0;
         long bytes = 0;
-        await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (pack, c) =>
+        await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = PacksInFlight, CancellationToken = ct }, async (pack, c) =>
         {
-            if (await VerifiedAsync(destination, pack, c).ConfigureAwait(false) is not null)
+            if (await PresentAsync(destination, pack, c).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref present);
                 return;
             }
 
-            var (packBytes, idxBytes) = await VerifiedAsync(source, pack, c).ConfigureAwait(false)
-                ?? throw new CairnException(ErrorCode.ObjectMissing, $"pack {pack} named by the head of {source.Display} is missing or damaged there",
-                    "run 'cairn verify --full' on the source; replicate from another server");
-            await destination.PutAsync($"packs/{pack}.pack", packBytes, c).ConfigureAwait(false);
-            FaultPoints.Hit("replicate-pack");
-            await destination.PutAsync($"packs/{pack}.idx", idxBytes, c).ConfigureAwait(false);
+            var length = await CopyPackAsync(pack, c).ConfigureAwait(false);
             Interlocked.Increment(ref copied);
-            Interlocked.Add(ref bytes, packBytes.Length + idxBytes.Length);
-            logger?.LogInformation("copied pack {Pack} ({Bytes} bytes)", pack, packBytes.Length);
+            Interlocked.Add(ref bytes, length);
+            logger?.LogInformation("copied pack {Pack} ({Bytes} bytes)", pack, length);
         }).ConfigureAwait(false);
+        written |= copied > 0;
 
         var revisions = 0;
-        for (var r = 1L; r <= head.Revision; r++)
+        foreach (var fetched in await revisionsTask.ConfigureAwait(false))
         {
-            var key = RevisionKey(r);
-            if (await destination.GetAsync(key, ct).ConfigureAwait(false) is { } existing && Parses(existing, r)) continue;
-            // gc deletes old revisions: a gap in the source is not an error.
-            if (await source.GetAsync(key, ct).ConfigureAwait(false) is not { } rev) continue;
-            if (!Parses(rev, r))
+            // A signed source's detached signature lands before its revision, so a mirror never serves a signed
+            // revision without its signature (format §6.1). Clients check it; it need not be parsed here.
+            var key = RevisionKey(fetched.Revision);
+            if (fetched.Signature is { } signature)
             {
-                throw new CairnException(ErrorCode.RemoteContentRejected, $"revision {r} of {source.Display} is malformed", "run 'cairn verify' on the source");
+                await destination.PutUnflushedAsync(Path.ChangeExtension(key, ".sig"), signature, ct).ConfigureAwait(false);
             }
 
-            // A signed source's detached signature goes with its revision, before it, so a mirror never serves
-            // a signed revision without its signature (format §6.1). Clients check it; it need not be parsed here.
-            var signatureKey = Path.ChangeExtension(key, ".sig");
-            if (await source.GetAsync(signatureKey, ct).ConfigureAwait(false) is { } signature)
-            {
-                await destination.PutAsync(signatureKey, signature, ct).ConfigureAwait(false);
-            }
-
-            await destination.PutAsync(key, rev, ct).ConfigureAwait(false);
+            await destination.PutUnflushedAsync(key, fetched.Bytes, ct).ConfigureAwait(false);
             revisions++;
-            bytes += rev.Length;
-        }
-
-        if (await source.GetAsync(FileSystemLayout.Revocations, ct).ConfigureAwait(false) is { } revocations)
-        {
-            await destination.PutAsync(FileSystemLayout.Revocations, revocations, ct).ConfigureAwait(false);
+            bytes += fetched.Bytes.Length + (fetched.Signature?.Length ?? 0);
+            written = true;
         }
 
         // The head last, and never backwards: a stale source must not roll a fresher mirror back.
         var moved = destHead is null || destHead.Revision < head.Revision;
+        if (written || moved)
+        {
+            // Everything the new head reaches is durable before the head moves (see remarks).
+            var keys = new List<string> { FileSystemLayout.Config };
+            foreach (var pack in packs)
+            {
+                keys.Add($"packs/{pack}.pack");
+                keys.Add($"packs/{pack}.idx");
+            }
+
+            for (var r = durableRevision + 1; r <= head.Revision; r++)
+            {
+                keys.Add(RevisionKey(r));
+                keys.Add(Path.ChangeExtension(RevisionKey(r), ".sig"));
+            }
+
+            keys.AddRange((await revisionsTask.ConfigureAwait(false)).Where(f => f.Revision <= durableRevision).Select(f => RevisionKey(f.Revision)));
+            await destination.FlushAsync(keys, ct).ConfigureAwait(false);
+        }
+
+        if (await revocationsTask.ConfigureAwait(false) is { } revocations)
+        {
+            await destination.PutAsync(FileSystemLayout.Revocations, revocations, ct).ConfigureAwait(false);
+        }
+
         if (moved)
         {
-            if (await source.GetAsync(FileSystemLayout.HeadSignature, ct).ConfigureAwait(false) is { } headSignature)
+            if (await headSignatureTask.ConfigureAwait(false) is { } headSignature)
             {
                 await destination.PutAsync(FileSystemLayout.HeadSignature, headSignature, ct).ConfigureAwait(false);
             }
@@ -109,13 +144,143 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
         return new ReplicateResult(head.Revision, copied, present, revisions, bytes, moved);
     }
 
+    private sealed record FetchedRevision(long Revision, byte[] Bytes, byte[]? Signature);
+
+    /// <summary>
+    /// The revisions (with signatures) the mirror must write, fetched concurrently, in ascending order. At or below
+    /// the mirror's durable head a revision that exists and parses is trusted (it was flushed before that head
+    /// moved); above it every revision is fetched and compared, since a crashed run may have left it torn.
+    /// </summary>
+    private async Task<List<FetchedRevision>> FetchRevisionsAsync(long headRevision, long durableRevision, SemaphoreSlim gate, CancellationToken ct)
+    {
+        var tasks = new List<Task<FetchedRevision?>>();
+        for (var r = 1L; r <= headRevision; r++)
+        {
+            var revision = r;
+            tasks.Add(Task.Run(async () =>
+            {
+                await gate.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    return await FetchRevisionAsync(revision, durableRevision, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }, ct));
+        }
+
+        var fetched = await Task.WhenAll(tasks).ConfigureAwait(false);
+        return fetched.OfType<FetchedRevision>().ToList();
+    }
+
+    private async Task<FetchedRevision?> FetchRevisionAsync(long r, long durableRevision, CancellationToken ct)
+    {
+        var key = RevisionKey(r);
+        var signatureKey = Path.ChangeExtension(key, ".sig");
+        var existing = await destination.GetAsync(key, ct).ConfigureAwait(false);
+        if (r <= durableRevision && existing is not null && Parses(existing, r)) return null;
+
+        var revTask = source.GetAsync(key, ct);
+        var sigTask = source.GetAsync(signatureKey, ct);
+        var rev = await revTask.ConfigureAwait(false);
+        var signature = await sigTask.ConfigureAwait(false);
+        // gc deletes old revisions: a gap in the source is not an error.
+        if (rev is null) return null;
+        if (!Parses(rev, r))
+        {
+            throw new CairnException(ErrorCode.RemoteContentRejected, $"revision {r} of {source.Display} is malformed", "run 'cairn verify' on the source");
+        }
+
+        if (existing is not null && existing.AsSpan().SequenceEqual(rev)
+            && (signature is null || (await destination.GetAsync(signatureKey, ct).ConfigureAwait(false)) is { } sig && sig.AsSpan().SequenceEqual(signature)))
+        {
+            return null;
+        }
+
+        return new FetchedRevision(r, rev, signature);
+    }
+
+    /// <summary>
+    /// Streams one pack from the source into a staged file, hashing each chunk on another thread while the next
+    /// one is received; the pack lands under its name only once its SHA-256 equals the name and its index checks
+    /// out against its length; the index lands after it.
+    /// </summary>
+    private async Task<long> CopyPackAsync(string pack, CancellationToken ct)
+    {
+        var idxTask = source.GetAsync($"packs/{pack}.idx", ct);
+        long length = 0;
+        using (var staged = destination.Stage($"packs/{pack}.pack"))
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var stream = await source.OpenReadAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+            if (stream is null)
+            {
+                await idxTask.ConfigureAwait(false);
+                throw Missing(pack);
+            }
+
+            await using (stream.ConfigureAwait(false))
+            {
+                byte[][] buffers = [new byte[Chunk], new byte[Chunk]];
+                var pending = Task.CompletedTask;
+                try
+                {
+                    for (var i = 0; ; i++)
+                    {
+                        var buffer = buffers[i & 1];
+                        var n = await source.ReadAsync(stream, buffer, ct).ConfigureAwait(false);
+                        await pending.ConfigureAwait(false);
+                        if (n == 0) break;
+                        var offset = length;
+                        pending = Task.Run(() =>
+                        {
+                            hash.AppendData(buffer, 0, n);
+                            staged.Write(buffer.AsSpan(0, n), offset);
+                        }, ct);
+                        length += n;
+                        if (i == 0) FaultPoints.Hit("replicate-pack-partial");
+                    }
+                }
+                finally
+                {
+                    // Never leave the hashing task touching a buffer or the staged file after this block.
+                    await pending.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                }
+            }
+
+            var idx = await idxTask.ConfigureAwait(false);
+            if (idx is null || !string.Equals(Convert.ToHexStringLower(hash.GetHashAndReset()), pack, StringComparison.Ordinal)
+                || !IndexFits(idx, pack, length, source.Display))
+            {
+                throw Missing(pack);
+            }
+
+            await staged.LandAsync(ct).ConfigureAwait(false);
+            FaultPoints.Hit("replicate-pack");
+            await destination.PutUnflushedAsync($"packs/{pack}.idx", idx, ct).ConfigureAwait(false);
+            return length + idx.Length;
+        }
+    }
+
+    private CairnException Missing(string pack) => new(ErrorCode.ObjectMissing, $"pack {pack} named by the head of {source.Display} is missing or damaged there",
+        "run 'cairn verify --full' on the source; replicate from another server");
+
     private static string RevisionKey(long r) => S3RevisionStore.RevisionKey(r);
 
-    private static bool Parses(byte[] bytes, long revision)
+    private static bool Parses(byte[] bytes, long revision) => MirrorJson.IsRevision(bytes, revision);
+
+    private static bool IndexFits(byte[] idx, string pack, long packLength, string display)
     {
         try
         {
-            return CairnJson.Deserialize<Manifest>(bytes, "revision").Revision == revision;
+            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{display}packs/{pack}.idx", "the copy is damaged; replicate from another server"))
+            {
+                if (loc.Offset < 4 || loc.Offset + loc.StoredSize > packLength) return false;
+            }
+
+            return true;
         }
         catch (CairnException)
         {
@@ -123,121 +288,25 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
         }
     }
 
-    /// <summary>The pack and its index if both exist and check out: pack hash = name, index checksum, entries inside the pack.</summary>
-    private static async Task<(byte[] Pack, byte[] Index)?> VerifiedAsync(IMirrorEndpoint endpoint, string pack, CancellationToken ct)
+    /// <summary>Whether the pack and its index exist on the endpoint and check out: pack hash = name, index checksum, entries inside the pack.</summary>
+    private static async Task<bool> PresentAsync(IMirrorEndpoint endpoint, string pack, CancellationToken ct)
     {
-        if (await endpoint.GetAsync($"packs/{pack}.idx", ct).ConfigureAwait(false) is not { } idx) return null;
-        if (await endpoint.GetAsync($"packs/{pack}.pack", ct).ConfigureAwait(false) is not { } bytes) return null;
-        if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(bytes)), pack, StringComparison.Ordinal)) return null;
-        try
+        if (await endpoint.GetAsync($"packs/{pack}.idx", ct).ConfigureAwait(false) is not { } idx) return false;
+        var stream = await endpoint.OpenReadAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+        if (stream is null) return false;
+        long length = 0;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await using (stream.ConfigureAwait(false))
         {
-            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{endpoint.Display}packs/{pack}.idx", "the copy is damaged; replicate from another server"))
+            var buffer = new byte[Chunk];
+            int n;
+            while ((n = await endpoint.ReadAsync(stream, buffer, ct).ConfigureAwait(false)) > 0)
             {
-                if (loc.Offset < 4 || loc.Offset + loc.StoredSize > bytes.Length) return null;
+                hash.AppendData(buffer, 0, n);
+                length += n;
             }
         }
-        catch (CairnException)
-        {
-            return null;
-        }
 
-        return (bytes, idx);
+        return string.Equals(Convert.ToHexStringLower(hash.GetHashAndReset()), pack, StringComparison.Ordinal) && IndexFits(idx, pack, length, endpoint.Display);
     }
-}
-
-/// <summary>One side of a replication: files by their layout path.</summary>
-public interface IMirrorEndpoint : IDisposable
-{
-    string Display { get; }
-
-    Task<byte[]?> GetAsync(string key, CancellationToken ct);
-
-    Task PutAsync(string key, byte[] bytes, CancellationToken ct);
-
-    public static IMirrorEndpoint Open(string location, bool writable) =>
-        S3Location.IsS3(location) ? new S3Endpoint(S3Calls.Open(location))
-        : RemoteOptions.IsRemote(location)
-            ? writable
-                ? throw new CairnException(ErrorCode.RemoteReadOnly, $"cannot replicate into {location}: http(s) repositories are read-only", "give a directory or s3:// URL as DEST")
-                : new HttpEndpoint(location)
-            : new DirectoryEndpoint(location);
-}
-
-internal sealed class DirectoryEndpoint(string root) : IMirrorEndpoint
-{
-    private readonly string _root = Path.GetFullPath(root);
-
-    public string Display => _root + "/";
-
-    public async Task<byte[]?> GetAsync(string key, CancellationToken ct)
-    {
-        try
-        {
-            return await File.ReadAllBytesAsync(Path.Combine(_root, key), ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null;
-        }
-    }
-
-    public Task PutAsync(string key, byte[] bytes, CancellationToken ct)
-    {
-        // Partial files live in tmp/ and land by rename: an interrupted copy never leaves a short file in place.
-        var tmp = Path.Combine(_root, FileSystemLayout.Tmp);
-        foreach (var dir in new[] { FileSystemLayout.Packs, FileSystemLayout.Revisions, FileSystemLayout.Tmp, FileSystemLayout.Locks })
-        {
-            Directory.CreateDirectory(Path.Combine(_root, dir));
-        }
-
-        DurableFile.WriteAllBytes(Path.Combine(_root, key), bytes, tmp);
-        return Task.CompletedTask;
-    }
-
-    public void Dispose()
-    {
-    }
-}
-
-internal sealed class HttpEndpoint : IMirrorEndpoint
-{
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromMinutes(10) };
-    private readonly Uri _base;
-
-    public HttpEndpoint(string url) => _base = new Uri(url.EndsWith('/') ? url : url + "/");
-
-    public string Display => _base.ToString();
-
-    public async Task<byte[]?> GetAsync(string key, CancellationToken ct)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_base, key));
-        // The head must be the server's current one, not a proxy's copy.
-        request.Headers.CacheControl = new System.Net.Http.Headers.CacheControlHeaderValue { NoCache = true };
-        try
-        {
-            using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
-            if (response.StatusCode == HttpStatusCode.NotFound) return null;
-            response.EnsureSuccessStatusCode();
-            return await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new CairnException(ErrorCode.RemoteUnavailable, $"GET {new Uri(_base, key)} failed: {e.Message}", "check the source server; run replicate again to resume");
-        }
-    }
-
-    public Task PutAsync(string key, byte[] bytes, CancellationToken ct) => throw new NotSupportedException("http sources are read-only");
-
-    public void Dispose() => _http.Dispose();
-}
-
-internal sealed class S3Endpoint(S3Calls s3) : IMirrorEndpoint
-{
-    public string Display => s3.Location.Display;
-
-    public async Task<byte[]?> GetAsync(string key, CancellationToken ct) => (await s3.GetAsync(key, ct).ConfigureAwait(false))?.Bytes;
-
-    public Task PutAsync(string key, byte[] bytes, CancellationToken ct) => s3.PutAsync(key, bytes, ct);
-
-    public void Dispose() => s3.Dispose();
 }
