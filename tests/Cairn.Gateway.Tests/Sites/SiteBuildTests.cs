@@ -108,6 +108,17 @@ public sealed class SiteBuildTests
 
             var verify = await Exec.CairnAsync("--repo", gateway.Repository, "verify");
             Assert.True(verify.ExitCode == 0, verify.ToString());
+
+            // Planning against the gateway (its served repository, no token): everything is up to date.
+            var plan = await Exec.CairnAsync("--json", "plan", recipes, "--gateway", gateway.Url.AbsoluteUri, "--site", "site-a");
+            Assert.True(plan.ExitCode == 0, plan.ToString());
+            Assert.Equal(4, System.Text.RegularExpressions.Regex.Count(plan.Stdout, "\"action\":\\s*\"upToDate\""));
+
+            // A site cannot take its dependencies from elsewhere: refused before anything runs, not ignored.
+            var token = await gateway.TokenFileAsync("site-a", dir.Path);
+            var mixed = await Exec.CairnAsync("build", recipes, "--gateway", gateway.Url.AbsoluteUri, "--token-file", token, "--deps-from", "tarballs:" + dir.Path);
+            Assert.Equal(2, mixed.ExitCode);
+            Assert.Contains("CAIRN-E0100", mixed.Stderr, StringComparison.Ordinal);
         }
         finally
         {

@@ -41,6 +41,13 @@ public static class BuildCommand
             BubblewrapSandbox.LocateBwrap();
             if (site.Enabled(ctx))
             {
+                if (ctx.Parse.GetValue(stack.DepsFrom) is { } depsFrom && DependencySourceSpec.Parse(depsFrom).Kind != DependencySourceKind.Repository)
+                {
+                    // Keys must name the products every site sees: a site takes its dependencies from the gateway.
+                    throw new CairnException(ErrorCode.Usage, $"--deps-from {depsFrom} cannot be combined with --gateway: a site takes its dependencies from the repository the gateway serves",
+                        "drop --deps-from; to read through a cache or mirror, put an HTTP proxy in front of the gateway (HTTP_PROXY)");
+                }
+
                 await using var session = await site.OpenAsync(ctx, options, ctx.Parse.GetValue(stack.BuildSite), options.Jobs, ct);
                 var siteResult = await new StackBuilder(session.Reader, new BubblewrapSandbox(), ctx.Time, ctx.Logger)
                     .BuildAsync(session.Options, new ConsoleMonitor(ctx.Error, ctx.Parse.GetValue(GlobalOptions.Verbose), quiet: ctx.Json), ct);

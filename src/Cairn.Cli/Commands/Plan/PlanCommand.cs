@@ -10,10 +10,13 @@ public static class PlanCommand
     public static Command Create()
     {
         var stack = new StackArguments();
-        var command = new Command("plan", "Show what 'cairn build' would build, in order, and why");
+        var gateway = new Option<string?>("--gateway") { Description = "Plan against the repository this gateway serves (http(s)://HOST:PORT), as its sites would build; replaces --repo" };
+        var command = new Command("plan", "Show what 'cairn build' would build, in order, and why") { gateway };
         stack.AddTo(command);
         command.SetHandler(async (ctx, ct) =>
         {
+            // The gateway serves its repository read-only on the same listener: no token is needed to read it.
+            if (ctx.Parse.GetValue(gateway) is { } url) ctx.RepositoryOverride = url;
             var options = stack.Options(ctx);
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
