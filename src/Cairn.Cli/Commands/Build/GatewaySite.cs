@@ -138,9 +138,9 @@ public sealed partial class GatewaySite
 
             var work = Path.GetFullPath(parse.GetValue(Work) ?? Path.Combine(HttpRepository.DefaultCacheDirectory, "site", who.Site));
             Directory.CreateDirectory(work);
-            reader = await HttpRepository.OpenAsync(new RemoteOptions
+            // Read like any remote repository (proxies, --trust, time-outs), with the site's own client cache.
+            reader = await HttpRepository.OpenAsync(ctx.RemoteRepositoryOptions(baseUrl.AbsoluteUri) with
             {
-                Servers = RemoteOptions.ParseServers([baseUrl.AbsoluteUri]),
                 CacheDirectory = Path.Combine(work, "http-cache"),
             }, ctx.Time, ctx.Logger, ct).ConfigureAwait(false);
             var platform = options.Platform ?? reader.DefaultPlatform;
