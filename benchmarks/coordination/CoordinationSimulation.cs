@@ -394,9 +394,9 @@ public sealed class CoordinationSimulation
             after = page[^1].Id;
         }
 
-        var ours = commits.Where(c => c.BuildKey?.StartsWith($"sim-{_run}-", StringComparison.Ordinal) == true).ToList();
+        var ours = commits.Where(c => c.Commit.BuildKey?.StartsWith($"sim-{_run}-", StringComparison.Ordinal) == true).ToList();
         var ids = ours.Select(c => c.Id).ToHashSet();
-        var perKey = ours.GroupBy(c => c.BuildKey!).ToList();
+        var perKey = ours.GroupBy(c => c.Commit.BuildKey!).ToList();
         var stats = _latencies.OrderBy(kv => Order(kv.Key)).Select(kv =>
         {
             var values = kv.Value.ToArray();

@@ -212,18 +212,7 @@ public sealed record CommitRequest(
     Digest? Root,
     string Message);
 
-public sealed record CommitRecord(
-    long Id,
-    string Site,
-    string? TokenId,
-    long LeaseId,
-    string? BuildKey,
-    long? FencingToken,
-    IReadOnlyList<string> Paths,
-    string? Channel,
-    long Revision,
-    Digest? Root,
-    string Message,
-    DateTimeOffset CommittedAt);
+/// <summary>A recorded commit: its audit id, what was committed (paths normalized) and when.</summary>
+public sealed record CommitRecord(long Id, CommitRequest Commit, DateTimeOffset CommittedAt);
 
 public sealed record AppliedMigration(int Version, string Name, DateTimeOffset AppliedAt);

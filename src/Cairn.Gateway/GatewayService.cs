@@ -93,7 +93,7 @@ public sealed class GatewayService : IAsyncDisposable
             if (page.Count == 0) break;
             foreach (var c in page)
             {
-                if (c.BuildKey is not null && c.Paths.Count > 0 && Matches(c.Paths[0])) Add(c.BuildKey);
+                if (c.Commit is { BuildKey: { } key, Paths: [var first, ..] } && Matches(first)) Add(key);
             }
 
             after = page[^1].Id;

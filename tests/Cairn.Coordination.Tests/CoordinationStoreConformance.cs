@@ -458,9 +458,11 @@ public abstract class CoordinationStoreConformance : IAsyncLifetime
         var second = await Store.RecordCommitAsync(new CommitRequest("b", null, 99, null, null, ["linux-x86_64/hello/2.12"], null, 8, null, "import hello"), None);
 
         var all = await Store.ListCommitsAsync(0, 100, None);
-        Assert.Equal([first with { Paths = [] }, second with { Paths = [] }], all.Select(c => c with { Paths = [] }));
-        Assert.Equal(["linux-x86_64/zlib/1.2.13"], all[0].Paths);
-        Assert.Equal(("a", "tok-a", lease.Id, "key-zlib", (long?)claim.FencingToken, root), (all[0].Site, all[0].TokenId, all[0].LeaseId, all[0].BuildKey, all[0].FencingToken, all[0].Root));
+        static CommitRecord WithoutPaths(CommitRecord c) => c with { Commit = c.Commit with { Paths = [] } };
+        Assert.Equal([WithoutPaths(first), WithoutPaths(second)], all.Select(WithoutPaths));
+        Assert.Equal(["linux-x86_64/zlib/1.2.13"], all[0].Commit.Paths);
+        var c0 = all[0].Commit;
+        Assert.Equal(("a", "tok-a", lease.Id, "key-zlib", (long?)claim.FencingToken, root), (c0.Site, c0.TokenId, c0.LeaseId, c0.BuildKey, c0.FencingToken, c0.Root));
         Assert.True(second.Id > first.Id);
         Assert.Equal(second.Id, Assert.Single(await Store.ListCommitsAsync(first.Id, 100, None)).Id);
         Assert.Equal(ErrorCode.SiteUnknown, (await Assert.ThrowsAsync<CairnException>(() => Store.RecordCommitAsync(

@@ -222,7 +222,7 @@ public abstract class GatewayServiceTests : IAsyncLifetime
         Assert.Equal(1 + (sites * each), await HeadRevisionAsync());
         var commits = await _store.ListCommitsAsync(0, 100, CancellationToken.None);
         Assert.Equal(sites * each, commits.Count);
-        Assert.Equal(sites * each, commits.Select(c => c.Revision).Distinct().Count());
+        Assert.Equal(sites * each, commits.Select(c => c.Commit.Revision).Distinct().Count());
         var verify = await Exec.CairnAsync("--repo", RepoPath, "verify");
         Assert.True(verify.ExitCode == 0, verify.ToString());
     }

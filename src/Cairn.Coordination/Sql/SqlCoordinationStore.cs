@@ -549,8 +549,10 @@ public abstract class SqlCoordinationStore : ICoordinationStore
     private const string CommitColumns = "id, site, token_id, lease_id, build_key, fencing_token, paths, channel, revision, root, message, committed_at";
 
     private static CommitRecord MapCommit(DbDataReader r) => new(
-        r.GetInt64(0), r.GetString(1), NullableString(r, 2), r.GetInt64(3), NullableString(r, 4), NullableLong(r, 5),
-        FromJson<List<string>>(r.GetString(6)), NullableString(r, 7), r.GetInt64(8), NullableDigest(r, 9), r.GetString(10), At(r.GetInt64(11)));
+        r.GetInt64(0),
+        new CommitRequest(r.GetString(1), NullableString(r, 2), r.GetInt64(3), NullableString(r, 4), NullableLong(r, 5),
+            FromJson<List<string>>(r.GetString(6)), NullableString(r, 7), r.GetInt64(8), NullableDigest(r, 9), r.GetString(10)),
+        At(r.GetInt64(11)));
 
     public Task<CommitRecord> RecordCommitAsync(CommitRequest commit, CancellationToken ct)
     {
@@ -567,8 +569,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
                 ("@site", commit.Site), ("@token", commit.TokenId), ("@lease", commit.LeaseId), ("@key", commit.BuildKey), ("@fencing", commit.FencingToken),
                 ("@paths", ToJson(paths)), ("@channel", commit.Channel), ("@revision", commit.Revision), ("@root", commit.Root?.ToString()),
                 ("@message", commit.Message), ("@now", now));
-            return new CommitRecord(ids[0], commit.Site, commit.TokenId, commit.LeaseId, commit.BuildKey, commit.FencingToken, paths,
-                commit.Channel, commit.Revision, commit.Root, commit.Message, At(now));
+            return new CommitRecord(ids[0], commit with { Paths = paths }, At(now));
         }, ct);
     }
 

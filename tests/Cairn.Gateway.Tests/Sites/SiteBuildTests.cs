@@ -102,8 +102,8 @@ public sealed class SiteBuildTests
             {
                 var key = catalog.Find(Platform, new ProductRef(package, "1.0"))!.BuildKey;
                 // Publish commits hold a lease; confirmations record the head revision and no lease.
-                Assert.Single(commits, c => c.BuildKey == key && c.LeaseId > 0);
-                Assert.Equal(stableK - 1, commits.Count(c => c.BuildKey == key && c.LeaseId == 0));
+                Assert.Single(commits, c => c.Commit.BuildKey == key && c.Commit.LeaseId > 0);
+                Assert.Equal(stableK - 1, commits.Count(c => c.Commit.BuildKey == key && c.Commit.LeaseId == 0));
             }
 
             var verify = await Exec.CairnAsync("--repo", gateway.Repository, "verify");
@@ -209,8 +209,8 @@ public sealed class SiteBuildTests
         await using var store = await gateway.OpenDatabaseAsync();
         var results = await store.GetResultsAsync(slow.BuildKey!, CancellationToken.None);
         Assert.Equal("site-b", Assert.Single(results).Site);
-        var commit = Assert.Single(await store.ListCommitsAsync(0, 100, CancellationToken.None), c => c.BuildKey == slow.BuildKey);
-        Assert.Equal("site-b", commit.Site);
+        var commit = Assert.Single(await store.ListCommitsAsync(0, 100, CancellationToken.None), c => c.Commit.BuildKey == slow.BuildKey);
+        Assert.Equal("site-b", commit.Commit.Site);
         Assert.Equal(slow.Product, (await CatalogAsync(gateway)).Find(Platform, new ProductRef("slow", "1.0"))!.Root);
     }
 
@@ -242,8 +242,8 @@ public sealed class SiteBuildTests
         Assert.True(lost.Code == ErrorCodes.Name(ErrorCode.ClaimLost), $"{lost.Code}: {lost.Reason}\n{aOutcome.Stderr}");
 
         await using var store = await gateway.OpenDatabaseAsync();
-        var commits = (await store.ListCommitsAsync(0, 100, CancellationToken.None)).Where(c => c.BuildKey == built.BuildKey).ToList();
-        Assert.Equal("site-b", Assert.Single(commits).Site);
+        var commits = (await store.ListCommitsAsync(0, 100, CancellationToken.None)).Where(c => c.Commit.BuildKey == built.BuildKey).ToList();
+        Assert.Equal("site-b", Assert.Single(commits).Commit.Site);
         Assert.Equal("site-b", Assert.Single(await store.GetResultsAsync(built.BuildKey!, CancellationToken.None)).Site);
         Assert.Equal(built.Product, (await CatalogAsync(gateway)).Find(Platform, new ProductRef("slow", "1.0"))!.Root);
     }
