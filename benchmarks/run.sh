@@ -144,7 +144,7 @@ CAIRN=${CAIRN_BIN:-}
 build_cairn() {
   if [[ -n $CAIRN ]]; then return; fi
   say "== building cairn (Release)"
-  dotnet publish "$ROOT/src/Cairn.Cli" -c Release -o "$WORK/cairn-bin" -nologo -v q >>"$LOG" 2>&1 || { say "cairn build failed, see $LOG"; exit 1; }
+  bash "$ROOT/scripts/build-cli.sh" "$WORK/cairn-bin" >>"$LOG" 2>&1 || { say "cairn build failed, see $LOG"; exit 1; }
   CAIRN=$WORK/cairn-bin/cairn
 }
 

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh    # bubblewrap, build-essential, pkg-config, environment-modules, tar/bzip2/xz-utils, ...
-dotnet build src/Cairn.Cli -c Release -o artifacts/cairn -v quiet -nologo >/dev/null
+bash scripts/build-cli.sh      # Release, ReadyToRun-compiled, into artifacts/cairn
 cairn() { dotnet artifacts/cairn/cairn.dll "$@"; }
 
 demo=${DEMO_DIR:-$PWD/demo}

@@ -9,10 +9,14 @@
 #    A package is three sandbox runs (unpack, build, check) plus publishing one revision.
 # 2. Planning 2,000 up-to-date recipes: BuildBench seed writes 2,000 synthetic recipes (each depending on up to
 #    three of the 50 before it) and publishes a tiny product for each with the build key cairn plan computes,
-#    then `cairn plan` is timed (best and median of BENCH_PLAN_RUNS).
+#    then `cairn plan` is timed (best and median of BENCH_PLAN_RUNS; wall and user+sys CPU, load average per run),
+#    with where the time goes (`cairn -v plan`: repository opened, recipes loaded, catalog read, decided).
+# 3. Start-up: `cairn --help` and `cairn list` on the small repository of 1b.
 #
 # Knobs: BENCH_DIR=/var/tmp/cairn-build-bench  BENCH_N=20 (sandbox runs and trivial packages)  BENCH_RECIPES=2000
-#        BENCH_PLAN_RUNS=3  BENCH_KEEP=1 (keep BENCH_DIR)  CAIRN_BIN=path/to/cairn (else built, Release)
+#        BENCH_PLAN_RUNS=3  BENCH_KEEP=1 (keep BENCH_DIR)  CAIRN_BIN=path/to/cairn (else scripts/build-cli.sh:
+#        Release, ReadyToRun)  BENCH_PLAN_DIR=DIR (plan DIR/recipes against DIR/repo, an earlier seed, instead of
+#        seeding; it is only read)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -27,12 +31,21 @@ mkdir -p "$DIR"
 dotnet build "$ROOT/benchmarks/build/BuildBench" -c Release --artifacts-path "$ART" -v q -nologo >/dev/null
 BENCH="$ART/bin/BuildBench/release/BuildBench"
 if [[ -z ${CAIRN_BIN:-} ]]; then
-  dotnet build "$ROOT/src/Cairn.Cli" -c Release --artifacts-path "$ART" -v q -nologo >/dev/null
-  CAIRN_BIN="$ART/bin/Cairn.Cli/release/cairn"
+  CAIRN_BUILD_ARTIFACTS="$ART" bash "$ROOT/scripts/build-cli.sh" "$ART/cairn"
+  CAIRN_BIN="$ART/cairn/cairn"
 fi
 
 now() { date +%s.%N; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+# timed LABEL CMD...: one line "LABEL <TAB> wall <TAB> user+sys CPU <TAB> 1-min load average before", output discarded
+timed() {
+  local label=$1 l
+  shift
+  l=$(cut -d' ' -f1 /proc/loadavg)
+  local TIMEFORMAT="%R	%U+%S"
+  { time "$@" >/dev/null 2>&1; } 2>"$DIR/time.out"
+  printf '%s\t%s\tload %s\n' "$label" "$(cat "$DIR/time.out")" "$l"
+}
 
 echo "== host: $(nproc) CPUs, $(uname -r), bwrap $(bwrap --version | cut -d' ' -f2); load average at start: $(load)"
 
@@ -68,17 +81,27 @@ t5=$(now)
 awk -v a="$t4" -v b="$t5" 'BEGIN { printf "cairn_build_up_to_date_s\t%.2f\n", b-a }'
 
 echo "== 2. cairn plan over $RECIPES up-to-date recipes"
-t0=$(now)
-"$BENCH" seed "$DIR/plan" "$RECIPES"
-t1=$(now)
-awk -v a="$t0" -v b="$t1" 'BEGIN { printf "seed_s\t%.1f\n", b-a }'
-times=()
-for r in $(seq 1 "$RUNS"); do
+PLAN=${BENCH_PLAN_DIR:-$DIR/plan}
+if [[ -z ${BENCH_PLAN_DIR:-} ]]; then
   t0=$(now)
-  "$CAIRN_BIN" --repo "$DIR/plan/repo" --json plan "$DIR/plan/recipes" > "$DIR/plan.json"
+  "$BENCH" seed "$PLAN" "$RECIPES"
   t1=$(now)
-  times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b-a }')")
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "seed_s\t%.1f\n", b-a }'
+else
+  RECIPES=$(find "$PLAN/recipes" -mindepth 2 -maxdepth 2 -name recipe.yml | wc -l)
+  echo "reusing $PLAN ($RECIPES recipes)"
+fi
+times=()
+echo "plan run	wall_s	user+sys_s	load before"
+for r in $(seq 1 "$RUNS"); do
+  line=$(timed "plan_$r" "$CAIRN_BIN" --repo "$PLAN/repo" --json plan "$PLAN/recipes")
+  echo "$line"
+  times+=("$(cut -f2 <<<"$line")")
 done
+echo "-- where the time goes (cairn -v plan, one more run):"
+"$CAIRN_BIN" -v --repo "$PLAN/repo" --json plan "$PLAN/recipes" 2>"$DIR/plan.log" >"$DIR/plan.json"
+grep -o 'plan: .*' "$DIR/plan.log" || true
+timed "plan_only_p0000 (start-up, loading, opening)" "$CAIRN_BIN" --repo "$PLAN/repo" --json plan "$PLAN/recipes" --only p0000
 python3 - "$DIR/plan.json" "$RECIPES" <<'PY'
 import json, sys
 plan = json.load(open(sys.argv[1]))
@@ -90,5 +113,11 @@ if up != int(sys.argv[2]):
 PY
 printf 'plan_s'; printf '\t%s' "${times[@]}"; echo
 printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "plan_best_s\t%s\nplan_median_s\t%s\n", a[1], a[int((NR+1)/2)] }'
+
+echo "== 3. start-up (wall, user+sys CPU)"
+for r in 1 2 3; do
+  timed "help_$r" "$CAIRN_BIN" --help
+  timed "list_$r ($N products)" "$CAIRN_BIN" --repo "$DIR/trivial/repo" list
+done
 echo "== load average at end: $(load)"
 [[ ${BENCH_KEEP:-0} == 1 ]] || rm -rf "$DIR"

@@ -28,7 +28,7 @@ done
 
 if [[ -z ${CAIRN_BIN:-} ]]; then
   say "== building cairn (Release)"
-  dotnet publish "$ROOT/src/Cairn.Cli" -c Release -o "$WORK.bin" --artifacts-path "$WORK.art" -v quiet >/dev/null
+  CAIRN_BUILD_ARTIFACTS="$WORK.art" bash "$ROOT/scripts/build-cli.sh" "$WORK.bin"
   CAIRN_BIN="$WORK.bin/cairn"
 fi
 cairn() { "$CAIRN_BIN" "$@"; }

@@ -2,7 +2,7 @@
 # Mount benchmark (not run in CI; needs root and /dev/fuse): compares reading through `cairn mount` with reading
 # the same files on local disk, in one run, and prints the ratios docs/performance.md ("Mount") reports.
 #
-#   benchmarks/fuse/run.sh [--files N] [--big-mib M] [--keep] [--http-only]   (CAIRN_DLL=path/cairn.dll skips the build)
+#   benchmarks/fuse/run.sh [--files N] [--big-mib M] [--keep] [--http-only]   (CAIRN_BIN=path/cairn or CAIRN_DLL=path/cairn.dll skips the build)
 #
 # Measures: warm sequential read of one large (chunked) file, warm sequential read of every small file (tar to
 # /dev/null), `find` over the whole tree (warm), and cold reads (caches dropped, fresh mount) of the large file.
@@ -39,10 +39,12 @@ trap cleanup EXIT
 
 if [ -n "${CAIRN_DLL:-}" ]; then
   cairn=(dotnet "$CAIRN_DLL")
+elif [ -n "${CAIRN_BIN:-}" ]; then
+  cairn=("$CAIRN_BIN")
 else
-  echo "building cairn (Release)…" >&2
-  dotnet build -c Release -v q -nologo "$here/src/Cairn.Cli" >/dev/null
-  cairn=(dotnet "$here/src/Cairn.Cli/bin/Release/net10.0/cairn.dll")
+  echo "building cairn (Release, ReadyToRun)…" >&2
+  bash "$here/scripts/build-cli.sh" "$here/artifacts/cairn"
+  cairn=(dotnet "$here/artifacts/cairn/cairn.dll")
 fi
 
 now() { date +%s.%N; }

@@ -70,10 +70,13 @@ public sealed partial class StackBuilder
     private static async Task<Dictionary<string, ProductRecord>> DependencyRecordsAsync(
         StackOptions options, string platform, Recipe recipe, IReadOnlyList<Recipe> deps, Catalog catalog, CancellationToken ct)
     {
-        var products = new Dictionary<string, ProductRecord>(StringComparer.Ordinal);
+        var products = new Dictionary<string, ProductRecord>(deps.Count, StringComparer.Ordinal);
+        // Planning asks this for every transitive dependency of every recipe; without a source that provides
+        // packages (ProvidedAsync's first test) the catalog answers alone, with no task per dependency.
+        var maybeProvided = ExternalSource(options) is not null && options.Only.Count > 0;
         foreach (var dep in deps)
         {
-            products[dep.Name] = await ProvidedAsync(options, platform, dep, ct).ConfigureAwait(false)
+            products[dep.Name] = (maybeProvided ? await ProvidedAsync(options, platform, dep, ct).ConfigureAwait(false) : null)
                 ?? Find(catalog, platform, dep)
                 ?? throw new CairnException(ErrorCode.DependencyProductMissing, $"{recipe.Id} needs {dep.Id}, which is not published for {platform}", "build it first");
         }

@@ -12,9 +12,13 @@ public sealed class RecipeGraph
     private readonly Dictionary<string, List<string>> _dependents = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _position = new(StringComparer.Ordinal);
 
-    // Planning asks for every recipe's closure more than once (its own decision, its build key); the graph is
-    // immutable, so each is computed once.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<Recipe>> _transitive = new(StringComparer.Ordinal);
+    // Every recipe's transitive dependencies as ascending topological positions, all computed at the first
+    // request in one pass over the topological order (each closure from its direct dependencies' closures), and
+    // the same as Recipe lists, materialized per recipe on demand. The graph is immutable.
+    private readonly Lazy<int[][]> _closures;
+    private readonly Recipe[]?[] _transitive;
+    private readonly int[] _nameRank;
+    private readonly Recipe[] _byName;
 
     private RecipeGraph(SortedDictionary<string, Recipe> recipes)
     {
@@ -44,6 +48,11 @@ public sealed class RecipeGraph
         foreach (var list in _dependents.Values) list.Sort(StringComparer.Ordinal);
         TopologicalOrder = Sort();
         for (var i = 0; i < TopologicalOrder.Count; i++) _position[TopologicalOrder[i].Name] = i;
+        _byName = [.. recipes.Values];
+        _nameRank = new int[_byName.Length];
+        for (var i = 0; i < _byName.Length; i++) _nameRank[_position[_byName[i].Name]] = i;
+        _transitive = new Recipe[]?[_byName.Length];
+        _closures = new Lazy<int[][]>(Closures);
     }
 
     /// <summary>Loads every subfolder that holds a recipe.yml; other folders (sources/, .git/) are ignored.</summary>
@@ -54,21 +63,38 @@ public sealed class RecipeGraph
             throw new CairnException(ErrorCode.RecipeFileMissing, $"{recipesDirectory}: no such recipes directory");
         }
 
-        var recipes = new List<Recipe>();
-        foreach (var dir in Directory.GetDirectories(recipesDirectory).Order(StringComparer.Ordinal))
-        {
-            if (Path.GetFileName(dir).StartsWith('.') || !File.Exists(Path.Combine(dir, RecipeParser.FileName))) continue;
-            var recipe = RecipeParser.Load(dir);
-            if (recipe.Name != Path.GetFileName(dir))
-            {
-                throw new CairnException(ErrorCode.RecipeInvalid,
-                    $"{recipe.File}:1:1: the recipe is named '{recipe.Name}' but its folder is '{Path.GetFileName(dir)}'; they must match");
-            }
+        var dirs = Directory.GetDirectories(recipesDirectory).Order(StringComparer.Ordinal)
+            .Where(dir => !Path.GetFileName(dir).StartsWith('.') && File.Exists(Path.Combine(dir, RecipeParser.FileName))).ToArray();
 
-            recipes.Add(recipe);
+        // Reading and parsing thousands of recipe.yml files is a good part of `cairn plan`'s time: in parallel, but
+        // the outcome is as if in order (the first folder's error in ordinal order is the one reported).
+        var recipes = new Recipe?[dirs.Length];
+        var errors = new Exception?[dirs.Length];
+        Parallel.For(0, dirs.Length, i =>
+        {
+            try
+            {
+                recipes[i] = LoadOne(dirs[i]);
+            }
+            catch (Exception e)
+            {
+                errors[i] = e;
+            }
+        });
+        if (errors.FirstOrDefault(e => e is not null) is { } first) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+        return FromRecipes(recipes!);
+    }
+
+    private static Recipe LoadOne(string dir)
+    {
+        var recipe = RecipeParser.Load(dir);
+        if (recipe.Name != Path.GetFileName(dir))
+        {
+            throw new CairnException(ErrorCode.RecipeInvalid,
+                $"{recipe.File}:1:1: the recipe is named '{recipe.Name}' but its folder is '{Path.GetFileName(dir)}'; they must match");
         }
 
-        return FromRecipes(recipes);
+        return recipe;
     }
 
     public static RecipeGraph FromRecipes(IEnumerable<Recipe> recipes)
@@ -104,14 +130,69 @@ public sealed class RecipeGraph
         [.. this[name].Dependencies.Select(d => _recipes[d.Name]).OrderBy(r => r.Name, StringComparer.Ordinal)];
 
     /// <summary>All dependencies, direct and indirect, in topological order (deepest first).</summary>
-    public IReadOnlyList<Recipe> TransitiveDependencies(string name) => _transitive.GetOrAdd(name, n =>
+    public IReadOnlyList<Recipe> TransitiveDependencies(string name)
     {
-        // Sorting the closure by topological position, not filtering the whole order: O(c log c), not O(N) per
-        // call, which made planning 2,000 recipes quadratic.
-        var closure = Closure([n], r => r.Dependencies.Select(d => d.Name));
-        closure.Remove(n);
-        return [.. closure.Select(c => _recipes[c]).OrderBy(r => _position[r.Name])];
-    });
+        var position = PositionOf(name);
+        if (_transitive[position] is { } done) return done;
+        var closure = _closures.Value[position];
+        var list = new Recipe[closure.Length];
+        for (var i = 0; i < closure.Length; i++) list[i] = TopologicalOrder[closure[i]];
+        // A race only computes the same array twice.
+        return _transitive[position] = list;
+    }
+
+    /// <summary>The same as <see cref="TransitiveDependencies"/>, in ordinal name order (as a build key lists them).</summary>
+    public IReadOnlyList<Recipe> TransitiveDependenciesByName(string name)
+    {
+        var closure = _closures.Value[PositionOf(name)];
+        var ranks = new int[closure.Length];
+        for (var i = 0; i < closure.Length; i++) ranks[i] = _nameRank[closure[i]];
+        Array.Sort(ranks);
+        var list = new Recipe[ranks.Length];
+        for (var i = 0; i < ranks.Length; i++) list[i] = _byName[ranks[i]];
+        return list;
+    }
+
+    private int PositionOf(string name) => _position.TryGetValue(name, out var p) ? p
+        : throw new CairnException(ErrorCode.RecipeDependencyMissing, $"there is no recipe named '{name}'");
+
+    /// <summary>
+    /// Each recipe's closure is the union of its direct dependencies and their closures, which the topological
+    /// order has computed before it: one pass, linear in the sum of the closures' sizes (a walk per recipe made
+    /// planning 2,000 dense recipes take seconds). A stamp per position marks what the current union holds.
+    /// </summary>
+    private int[][] Closures()
+    {
+        var closures = new int[TopologicalOrder.Count][];
+        var stamp = new int[TopologicalOrder.Count];
+        var union = new List<int>();
+        for (var p = 0; p < closures.Length; p++)
+        {
+            union.Clear();
+            var mark = p + 1;
+            foreach (var dep in TopologicalOrder[p].Dependencies)
+            {
+                var q = _position[dep.Name];
+                if (stamp[q] != mark)
+                {
+                    stamp[q] = mark;
+                    union.Add(q);
+                }
+
+                foreach (var r in closures[q])
+                {
+                    if (stamp[r] == mark) continue;
+                    stamp[r] = mark;
+                    union.Add(r);
+                }
+            }
+
+            union.Sort();
+            closures[p] = [.. union];
+        }
+
+        return closures;
+    }
 
     /// <summary>All recipes that depend on <paramref name="name"/>, directly or not: what a failure blocks.</summary>
     public IReadOnlyList<Recipe> Downstream(string name)

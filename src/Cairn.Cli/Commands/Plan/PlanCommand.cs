@@ -2,6 +2,7 @@ using System.CommandLine;
 using Cairn.Build;
 using Cairn.Cli.Commands.Build;
 using Cairn.Sandbox;
+using Microsoft.Extensions.Logging;
 
 namespace Cairn.Cli.Commands.Plan;
 
@@ -18,7 +19,10 @@ public static class PlanCommand
             // The gateway serves its repository read-only on the same listener: no token is needed to read it.
             if (ctx.Parse.GetValue(gateway) is { } url) ctx.RepositoryOverride = url;
             var options = stack.Options(ctx);
+            var opening = ctx.Time.GetTimestamp();
             await using var repo = await ctx.OpenRepositoryAsync(ct);
+            ctx.Logger.LogInformation("plan: repository opened in {OpenMs:0} ms, {SinceStartMs:0} ms since the process started",
+                ctx.Time.GetElapsedTime(opening).TotalMilliseconds, (ctx.Time.GetUtcNow().UtcDateTime - System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).TotalMilliseconds);
             await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
             options = options with { Dependencies = deps };
             var plan = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).PlanAsync(options, ct);
