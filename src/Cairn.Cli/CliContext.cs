@@ -112,7 +112,7 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
 
     public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) =>
         IsS3
-            ? S3Repository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct)
+            ? S3Repository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct, Signer())
             : IsRemote
             ? HttpRepository.OpenAsync(RemoteRepositoryOptions(), Time, Logger, ct)
             : DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct, Signer());

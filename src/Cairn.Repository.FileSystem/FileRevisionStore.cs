@@ -9,7 +9,7 @@ namespace Cairn.Repository.FileSystem;
 /// Revisions as one immutable JSON file each under revisions/, and manifest.json as the head, replaced
 /// atomically last. Locks are flock(2) files under locks/.
 /// </summary>
-public sealed class FileRevisionStore : IRevisionStore
+public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
 {
     private readonly string _root;
     private readonly string _revisions;
@@ -131,6 +131,20 @@ public sealed class FileRevisionStore : IRevisionStore
         if (signature is not null) DurableFile.WriteAllBytes(Path.Combine(_root, FileSystemLayout.HeadSignature), signature, _tmp);
         FaultPoints.Hit("after-head");
         return ValueTask.CompletedTask;
+    }
+
+    public async Task<Manifest> ResignHeadAsync(IManifestSigner signer, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(signer);
+        await using (await LockCommitAsync(ct).ConfigureAwait(false))
+        {
+            var bytes = await File.ReadAllBytesAsync(HeadPath, ct).ConfigureAwait(false);
+            var manifest = CairnJson.Deserialize<Manifest>(bytes, $"manifest '{HeadPath}'");
+            var signature = signer.Sign(bytes, manifest);
+            DurableFile.WriteAllBytes(Path.ChangeExtension(RevisionPath(manifest.Revision), ".sig"), signature, _tmp);
+            DurableFile.WriteAllBytes(Path.Combine(_root, FileSystemLayout.HeadSignature), signature, _tmp);
+            return manifest;
+        }
     }
 
     /// <summary>Packs with a complete index, sorted: an index only ever exists beside its complete pack.</summary>

@@ -9,7 +9,7 @@ public static class S3Repository
     public const int FormatVersion = 1;
     private const string ConfigKey = "cairn.json";
 
-    public static async Task<ProductRepository> InitAsync(string url, string? name, string? platform, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct)
+    public static async Task<ProductRepository> InitAsync(string url, string? name, string? platform, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
     {
         var location = S3Location.Parse(url);
         var s3 = new S3Calls(location.CreateClient(), location);
@@ -21,19 +21,19 @@ public static class S3Repository
             && await s3.PutAsync(ConfigKey, CairnJson.Serialize(config), ct, ifNoneMatch: true).ConfigureAwait(false);
         s3.Client.Dispose();
         if (!created) throw new CairnException(ErrorCode.RepositoryExists, $"{location.Display} already holds a Cairn repository", "use it as it is, or choose another prefix");
-        var repo = await OpenAsync(url, time, logger, lockTimeout, ct).ConfigureAwait(false);
+        var repo = await OpenAsync(url, time, logger, lockTimeout, ct, signer).ConfigureAwait(false);
         await repo.InitializeAsync(ct).ConfigureAwait(false);
         return repo;
     }
 
-    public static async Task<ProductRepository> OpenAsync(string url, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct)
+    /// <param name="signer">Signs every revision committed through this repository (format §6.1); null: unsigned.</param>
+    public static async Task<ProductRepository> OpenAsync(string url, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
     {
         var location = S3Location.Parse(url);
         var s3 = new S3Calls(location.CreateClient(), location);
         try
         {
-            var (config, revisions) = await OpenRevisionsAsync(s3, time, lockTimeout, ct).ConfigureAwait(false);
-            _ = config;
+            var revisions = await OpenRevisionsAsync(s3, time, lockTimeout, signer, ct).ConfigureAwait(false);
             var objects = await S3PackObjectStore.OpenAsync(s3, ct).ConfigureAwait(false);
             return new ProductRepository(objects, revisions, time, logger);
         }
@@ -51,7 +51,7 @@ public static class S3Repository
         return S3PackObjectStore.OpenAsync(new S3Calls(location.CreateClient(), location), ct);
     }
 
-    private static async Task<(RepositoryConfig, S3RevisionStore)> OpenRevisionsAsync(S3Calls s3, TimeProvider time, TimeSpan lockTimeout, CancellationToken ct)
+    private static async Task<S3RevisionStore> OpenRevisionsAsync(S3Calls s3, TimeProvider time, TimeSpan lockTimeout, IManifestSigner? signer, CancellationToken ct)
     {
         var got = await s3.GetAsync(ConfigKey, ct).ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {s3.Location.Display}",
@@ -63,6 +63,6 @@ public static class S3Repository
                 $"{s3.Location.Display} has repository format {config.Format}; this cairn reads format {FormatVersion}", "use a matching cairn release");
         }
 
-        return (config, new S3RevisionStore(s3, config, time, lockTimeout));
+        return new S3RevisionStore(s3, config, time, lockTimeout) { Signer = signer };
     }
 }

@@ -10,7 +10,7 @@ namespace Cairn.Repository.S3;
 /// honour conditional writes (AWS S3, MinIO, Ceph RGW ≥ 18, R2), also by If-None-Match on the revision file and
 /// If-Match on the head's ETag; see docs/adr/0007-s3-backend.md for what holds where.
 /// </summary>
-public sealed class S3RevisionStore : IRevisionStore
+public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
 {
     private readonly S3Calls _s3;
     private readonly TimeProvider _time;
@@ -26,9 +26,17 @@ public sealed class S3RevisionStore : IRevisionStore
 
     public const string Head = "manifest.json";
 
+    /// <summary>The head's detached signature, written after the head (format §6.1).</summary>
+    public const string HeadSignature = "manifest.sig";
+
+    /// <summary>Signs each revision at commit (revisions/N.sig, manifest.sig; format §6.1); null: unsigned.</summary>
+    public IManifestSigner? Signer { get; init; }
+
     public RepositoryConfig Config { get; }
 
     public static string RevisionKey(long revision) => "revisions/" + revision.ToString("D16", CultureInfo.InvariantCulture) + ".json";
+
+    private static string SignatureKey(long revision) => Path.ChangeExtension(RevisionKey(revision), ".sig");
 
     public async ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => (await ReadAsync(Head, ct).ConfigureAwait(false))?.Manifest;
 
@@ -61,6 +69,16 @@ public sealed class S3RevisionStore : IRevisionStore
         var head = await ReadAsync(Head, ct).ConfigureAwait(false);
         var headRevision = head?.Manifest.Revision ?? 0;
         var key = RevisionKey(manifest.Revision);
+
+        // Signed before anything is written, as in the directory store: a refusing signer fails the commit cleanly,
+        // and a signed repository never gets an unsigned head.
+        var signature = Signer?.Sign(bytes, manifest);
+        if (signature is null && await _s3.GetAsync(HeadSignature, ct).ConfigureAwait(false) is not null)
+        {
+            throw new CairnException(ErrorCode.Usage, $"{_s3.Location.Display} is signed (manifest.sig): a new revision must be signed too",
+                "pass --signing-key FILE or set CAIRN_SIGNING_KEY (docs/security.md)");
+        }
+
         if (!await _s3.PutAsync(key, bytes, ct, ifNoneMatch: true).ConfigureAwait(false))
         {
             // The revision exists. Above the head it is left by a commit that died before moving the head (we hold
@@ -74,17 +92,42 @@ public sealed class S3RevisionStore : IRevisionStore
             throw Conflict(manifest.Revision);
         }
 
+        // The revision's signature once the revision is ours (a losing writer must not replace the winner's), before
+        // the head: format §6.1's order.
+        if (signature is not null) await _s3.PutAsync(SignatureKey(manifest.Revision), signature, ct).ConfigureAwait(false);
+
         // The head last, and only if it is still the one this commit was computed from.
         var moved = head is { } h
             ? await _s3.PutAsync(Head, bytes, ct, ifMatch: h.ETag).ConfigureAwait(false)
             : await _s3.PutAsync(Head, bytes, ct, ifNoneMatch: true).ConfigureAwait(false);
         if (!moved) throw Conflict(manifest.Revision);
+
+        // The head's signature last; a reader that sees it before the new head falls back to revisions/N.sig.
+        if (signature is not null) await _s3.PutAsync(HeadSignature, signature, ct).ConfigureAwait(false);
+    }
+
+    public async Task<Manifest> ResignHeadAsync(IManifestSigner signer, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(signer);
+        await using (await LockCommitAsync(ct).ConfigureAwait(false))
+        {
+            var got = await _s3.GetAsync(Head, ct).ConfigureAwait(false)
+                ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"{_s3.Location.Display} has no manifest.json", "publish once, then sign");
+            var manifest = CairnJson.Deserialize<Manifest>(got.Bytes, $"manifest '{_s3.Location.Display}{Head}'");
+            var signature = signer.Sign(got.Bytes, manifest);
+            await _s3.PutAsync(SignatureKey(manifest.Revision), signature, ct).ConfigureAwait(false);
+            await _s3.PutAsync(HeadSignature, signature, ct).ConfigureAwait(false);
+            return manifest;
+        }
     }
 
     private CairnException Conflict(long revision) =>
         new(ErrorCode.ConcurrentUpdate, $"revision {revision} of {_s3.Location.Display} was committed by another writer",
             "another publisher committed at the same time (its lease expired or it ignored the lock); run the command again");
 
-    public async ValueTask DeleteRevisionAsync(long revision, CancellationToken ct) =>
+    public async ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
+    {
         await _s3.DeleteAsync(RevisionKey(revision), ct).ConfigureAwait(false);
+        await _s3.DeleteAsync(SignatureKey(revision), ct).ConfigureAwait(false);
+    }
 }

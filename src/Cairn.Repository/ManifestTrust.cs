@@ -12,6 +12,16 @@ public interface IManifestSigner
     byte[] Sign(byte[] manifestBytes, Manifest manifest);
 }
 
+/// <summary>A revision store whose head can be signed again with a fresh expiry (<c>cairn key resign</c>, from cron).</summary>
+public interface IResignableRevisionStore
+{
+    /// <summary>
+    /// Under the commit lock (a concurrent publish must not get its new head's signature replaced by the old one's):
+    /// signs the head's exact bytes again and replaces revisions/N.sig and manifest.sig. The manifest never changes.
+    /// </summary>
+    Task<Manifest> ResignHeadAsync(IManifestSigner signer, CancellationToken ct);
+}
+
 /// <summary>Checks signed manifests for a remote client that trusts a root key; implemented by Cairn.Trust.</summary>
 public interface IManifestVerifier
 {

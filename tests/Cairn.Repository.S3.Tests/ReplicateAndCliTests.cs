@@ -108,6 +108,49 @@ public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
     }
 
     [Fact]
+    public async Task AnS3RepositoryIsSignedAtEveryCommitAndTrustingClientsVerifyItThroughAMirror()
+    {
+        using var dir = new TempDir();
+        await Exec.CairnOkAsync("key", "generate", "--root", "-o", dir.Sub("root.key"));
+        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", dir.Sub("pub.key"));
+        await Exec.CairnOkAsync("key", "certify", dir.Sub("pub.key"), "--root", dir.Sub("root.key"));
+        var signing = new Dictionary<string, string> { ["CAIRN_SIGNING_KEY"] = dir.Sub("pub.key") };
+        var url = s3.NewUrl();
+        await Exec.CairnOkAsync(signing, "init", url, "--name", "signedbucket");
+        var files = dir.Sub("files");
+        Directory.CreateDirectory(files);
+        File.WriteAllText(Path.Combine(files, "readme.txt"), "signed in a bucket");
+        await Exec.CairnOkAsync(signing, "--repo", url, "publish", "inbucket/1.0", files);
+
+        // Once signed, never an unsigned head: a publish without the key is refused and changes nothing.
+        File.WriteAllText(Path.Combine(files, "readme.txt"), "unsigned change");
+        var unsigned = await Exec.CairnAsync("--repo", url, "publish", "inbucket/1.1", files);
+        Assert.Equal(2, unsigned.ExitCode);
+        Assert.Contains("must be signed", unsigned.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("inbucket/1.1", (await Exec.CairnOkAsync("--repo", url, "list")).Stdout, StringComparison.Ordinal);
+
+        // The head's signature is renewed in place (cron), the manifest untouched.
+        var before = (await Exec.CairnOkAsync("--repo", url, "--json", "show", "inbucket/1.0")).Stdout;
+        var resign = await Exec.CairnOkAsync(signing, "--repo", url, "key", "resign", "--days", "2");
+        Assert.Contains("revision 2 signed by", resign.Stdout, StringComparison.Ordinal);
+        Assert.Equal(before, (await Exec.CairnOkAsync("--repo", url, "--json", "show", "inbucket/1.0")).Stdout);
+
+        // Each revision's signature lands with it, so a mirror of the bucket verifies against the root key alone.
+        var mirror = dir.Sub("mirror");
+        await Exec.CairnOkAsync("replicate", url, mirror);
+        Assert.True(File.Exists(Path.Combine(mirror, "manifest.sig")));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(mirror, "revisions"), "*.sig").Length);
+        await using var served = await CairnServe.StartAsync(mirror);
+        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", dir.Sub("root.key.pub"), "--cache", dir.Sub("cache"));
+        Assert.Contains("inbucket", list.Stdout, StringComparison.Ordinal);
+
+        // A client trusting another root refuses the same mirror.
+        await Exec.CairnOkAsync("key", "generate", "--root", "-o", dir.Sub("other.key"));
+        var wrong = await Exec.CairnAsync("--repo", served.Url, "list", "--trust", dir.Sub("other.key.pub"), "--cache", dir.Sub("cache2"));
+        Assert.NotEqual(0, wrong.ExitCode);
+    }
+
+    [Fact]
     public async Task ReplicateIntoABucketAndAStaleSourceNeverRollsTheMirrorBack()
     {
         using var dir = new TempDir();

@@ -85,13 +85,7 @@ public static class GatewayCommand
         var lockTimeout = TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout));
         if (S3Location.IsS3(storePath))
         {
-            if (ctx.Signer() is not null)
-            {
-                throw new CairnException(ErrorCode.Usage, "signing revisions in an s3:// store is not supported yet",
-                    "run the gateway on a repository directory to sign, or drop --signing-key");
-            }
-
-            return await S3Repository.OpenAsync(storePath, ctx.Time, ctx.Logger, lockTimeout, ct);
+            return await S3Repository.OpenAsync(storePath, ctx.Time, ctx.Logger, lockTimeout, ct, ctx.Signer());
         }
 
         if (storePath.StartsWith("http://", StringComparison.Ordinal) || storePath.StartsWith("https://", StringComparison.Ordinal))

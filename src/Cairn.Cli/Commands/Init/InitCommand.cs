@@ -18,7 +18,7 @@ public static class InitCommand
             if (S3Location.IsS3(target))
             {
                 await using var bucket = await S3Repository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger,
-                    TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout)), ct);
+                    TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout)), ct, ctx.Signer());
                 var first = await bucket.HeadAsync(ct);
                 var display = S3Location.Parse(target).Display;
                 ctx.Write(new { path = display, name = first.Repository, platform = bucket.DefaultPlatform, revision = first.Revision },

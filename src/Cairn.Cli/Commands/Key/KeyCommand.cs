@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using Cairn.Core;
 using Cairn.Repository.FileSystem;
-using Cairn.Repository.IO;
 using Cairn.Trust;
 
 namespace Cairn.Cli.Commands.Key;
@@ -109,30 +108,21 @@ public static class KeyCommand
     private static Command Resign()
     {
         var days = new Option<int?>("--days") { Description = "Days until the new signature expires (default: 7)" };
-        var command = new Command("resign", "Sign the head of a repository directory again with a fresh expiry (run from cron; needs --signing-key)") { days };
+        var command = new Command("resign", "Sign the head of a repository (directory or s3://) again with a fresh expiry (run from cron; needs --signing-key)") { days };
         command.SetHandler(async (ctx, ct) =>
         {
-            if (ctx.IsRemote) throw new CairnException(ErrorCode.Usage, "cairn key resign signs a repository directory, not a URL", "pass --repo DIR");
+            if (ctx.IsRemote && !ctx.IsS3) throw new CairnException(ErrorCode.Usage, "cairn key resign signs the repository itself, not a server's copy of it", "pass --repo DIR or --repo s3://…");
             var keyPath = ctx.Parse.GetValue(GlobalOptions.SigningKey) ?? Environment.GetEnvironmentVariable("CAIRN_SIGNING_KEY")
                 ?? throw new CairnException(ErrorCode.Usage, "no signing key given", "pass --signing-key FILE or set CAIRN_SIGNING_KEY");
             var lifetime = ctx.Parse.GetValue(days) is { } d ? TimeSpan.FromDays(d) : (TimeSpan?)null;
             using var signer = ManifestSigner.Load(keyPath, ctx.Time, lifetime);
             await using var repo = await ctx.OpenRepositoryAsync(ct);
-            var store = (FileRevisionStore)repo.Revisions;
-            // Under the commit lock: a concurrent publish must not have its new head's signature replaced by the old one's.
-            await using (await store.LockCommitAsync(ct))
-            {
-                var bytes = await File.ReadAllBytesAsync(store.HeadPath, ct);
-                var manifest = CairnJson.Deserialize<Manifest>(bytes, $"manifest '{store.HeadPath}'");
-                var signature = signer.Sign(bytes, manifest);
-                var tmp = Path.Combine(ctx.RepositoryPath, FileSystemLayout.Tmp);
-                DurableFile.WriteAllBytes(Path.ChangeExtension(store.RevisionPath(manifest.Revision), ".sig"), signature, tmp);
-                DurableFile.WriteAllBytes(Path.Combine(ctx.RepositoryPath, FileSystemLayout.HeadSignature), signature, tmp);
-                var expires = ctx.Time.GetUtcNow() + signer.Lifetime;
-                ctx.Write(new { revision = manifest.Revision, keyId = signer.Certificate.KeyId },
-                    o => o.WriteLine($"revision {manifest.Revision} signed by {signer.Certificate.KeyId} ('{signer.Certificate.Name}'), expires by {expires.ToString("u", CultureInfo.InvariantCulture)}"));
-            }
-
+            var store = repo.Revisions as Cairn.Repository.IResignableRevisionStore
+                ?? throw new CairnException(ErrorCode.Usage, $"the repository at {ctx.RepositoryPath} cannot be signed here", "pass --repo DIR or --repo s3://…");
+            var manifest = await store.ResignHeadAsync(signer, ct);
+            var expires = ctx.Time.GetUtcNow() + signer.Lifetime;
+            ctx.Write(new { revision = manifest.Revision, keyId = signer.Certificate.KeyId },
+                o => o.WriteLine($"revision {manifest.Revision} signed by {signer.Certificate.KeyId} ('{signer.Certificate.Name}'), expires by {expires.ToString("u", CultureInfo.InvariantCulture)}"));
             return 0;
         });
         return command;
