@@ -24,6 +24,7 @@ public sealed class ClientCache : IDisposable
 
     private readonly string _root;
     private readonly string _tmp;
+    private readonly string _locks;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly SafeFileHandle _lockFile;
@@ -34,13 +35,18 @@ public sealed class ClientCache : IDisposable
     {
         _root = Path.GetFullPath(directory);
         _tmp = Path.Combine(_root, "tmp");
+        _locks = Path.Combine(_root, "locks");
         MaxBytes = maxBytes;
         _time = time;
         _log = logger ?? NullLogger.Instance;
         Directory.CreateDirectory(_tmp);
         Directory.CreateDirectory(Path.Combine(_root, "objects"));
         Directory.CreateDirectory(Path.Combine(_root, "indexes"));
-        _lockFile = File.OpenHandle(Path.Combine(_root, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        Directory.CreateDirectory(_locks);
+        // open(2) directly: File.OpenHandle would hold a shared flock on it for .NET's share modes, which made a
+        // second process's open fail while the first held the lock, and blocks the first's exclusive lock for as
+        // long as the second keeps the file open (a deadlock once a process waits on an entry lock meanwhile).
+        _lockFile = Native.OpenLockFile(Path.Combine(_root, "lock"));
         _usageFile = File.OpenHandle(Path.Combine(_root, "usage"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
         if (RandomAccess.GetLength(_usageFile) < 8)
         {
@@ -140,7 +146,35 @@ public sealed class ClientCache : IDisposable
     /// <summary>Adds verified content. Best effort: returns false (and logs) when it could not be cached.</summary>
     public bool Store(string relative, ReadOnlySpan<byte> content)
     {
-        if (content.Length > MaxBytes * (1 - LowWatermark)) return false;
+        var added = Write(relative, content);
+        if (added > 0) Account(added);
+        return added >= 0;
+    }
+
+    /// <summary>
+    /// Adds several verified entries with one update of the shared usage counter (one flock instead of one per
+    /// entry). Best effort like <see cref="Store"/>; returns how many are in the cache afterwards.
+    /// </summary>
+    public int StoreAll(IEnumerable<(string Relative, byte[] Content)> entries)
+    {
+        long added = 0;
+        var stored = 0;
+        foreach (var (relative, content) in entries)
+        {
+            var n = Write(relative, content);
+            if (n < 0) continue;
+            stored++;
+            added += n;
+        }
+
+        if (added > 0) Account(added);
+        return stored;
+    }
+
+    /// <summary>Writes one entry; returns the bytes it added (0 when it was already there), or -1 when it could not be written.</summary>
+    private long Write(string relative, ReadOnlySpan<byte> content)
+    {
+        if (content.Length > MaxBytes * (1 - LowWatermark)) return -1;
         for (var attempt = 0; attempt < 2; attempt++)
         {
             try
@@ -162,17 +196,92 @@ public sealed class ClientCache : IDisposable
             catch (UnauthorizedAccessException e)
             {
                 _log.LogWarning("cannot write cache entry {Entry} ({Message})", relative, e.Message);
-                return false;
+                return -1;
             }
         }
 
-        return false;
+        return -1;
     }
 
-    private bool StoreOnce(string relative, ReadOnlySpan<byte> content)
+    private void Account(long added) => WithLock(() =>
+    {
+        var usage = ReadUsage() + added;
+        WriteUsage(usage);
+        if (usage > MaxBytes) Evict(force: false);
+    });
+
+    /// <summary>True when the entry is present (a hint: it may be evicted a moment later, and is verified when read).</summary>
+    public bool Contains(string relative) => File.Exists(Path.Combine(_root, relative));
+
+    /// <summary>
+    /// Takes the fill lock of one entry if no other process or thread holds it: the holder fetches and stores the
+    /// entry, the others wait (<see cref="LockEntryAsync"/>) and then read it from the cache, so processes sharing
+    /// the cache fetch each object once. Null when it is held elsewhere, or when locks cannot be created (then
+    /// the caller fetches without one: costlier, never wrong); <paramref name="heldElsewhere"/> tells which.
+    /// </summary>
+    public EntryLock? TryLockEntry(string relative, out bool heldElsewhere) => TakeEntryLock(relative, out heldElsewhere);
+
+    /// <summary>Waits for the fill lock of one entry (see <see cref="TryLockEntry"/>); null when locks cannot be created.</summary>
+    public async ValueTask<EntryLock?> LockEntryAsync(string relative, CancellationToken ct)
+    {
+        var pause = TimeSpan.FromMilliseconds(2);
+        while (true)
+        {
+            var entryLock = TakeEntryLock(relative, out var heldElsewhere);
+            if (entryLock is not null || !heldElsewhere) return entryLock;
+            // flock(2) has no asynchronous wait; poll, backing off to 50 ms. A holder that is killed loses its
+            // lock with its last descriptor, so a waiter never waits on a dead process.
+            await Task.Delay(pause, _time, ct).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromMilliseconds(50).Ticks));
+        }
+    }
+
+    private EntryLock? TakeEntryLock(string relative, out bool heldElsewhere)
+    {
+        heldElsewhere = false;
+        var path = Path.Combine(_locks, Path.GetFileName(relative));
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            SafeFileHandle handle;
+            try
+            {
+                handle = Native.OpenLockFile(path);
+            }
+            catch (Cairn.Core.CairnException e)
+            {
+                _log.LogDebug("no fill lock for {Entry} ({Message})", relative, e.Message);
+                return null;
+            }
+
+            try
+            {
+                if (!Native.Flock(handle, exclusive: true, wait: false))
+                {
+                    heldElsewhere = true;
+                    handle.Dispose();
+                    return null;
+                }
+
+                // The holder before us unlinks the file before it unlocks: a lock on a file no longer at the path
+                // guards nothing, so open the path again.
+                if (new FileInfo($"/proc/self/fd/{Native.Fd(handle)}").LinkTarget == path) return new EntryLock(handle, path);
+                handle.Dispose();
+            }
+            catch (Exception e) when (e is IOException or Cairn.Core.CairnException)
+            {
+                handle.Dispose();
+                _log.LogDebug("no fill lock for {Entry} ({Message})", relative, e.Message);
+                return null;
+            }
+        }
+
+        return null;
+    }
+
+    private long StoreOnce(string relative, ReadOnlySpan<byte> content)
     {
         var path = Path.Combine(_root, relative);
-        if (File.Exists(path)) return true;
+        if (File.Exists(path)) return 0;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = Path.Combine(_tmp, $"{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
@@ -189,7 +298,7 @@ public sealed class ClientCache : IDisposable
             switch (Native.HardLink(temp, path))
             {
                 case Native.LinkResult.Exists:
-                    return true;
+                    return 0;
                 case Native.LinkResult.CrossDevice:
                     File.Move(temp, path, overwrite: true);
                     temp = null;
@@ -201,14 +310,7 @@ public sealed class ClientCache : IDisposable
             if (temp is not null) DurableFile.TryDelete(temp);
         }
 
-        var added = content.Length;
-        WithLock(() =>
-        {
-            var usage = ReadUsage() + added;
-            WriteUsage(usage);
-            if (usage > MaxBytes) Evict(force: false);
-        });
-        return true;
+        return content.Length;
     }
 
     private T WithLock<T>(Func<T> action)
@@ -305,6 +407,32 @@ public sealed class ClientCache : IDisposable
     {
         _lockFile.Dispose();
         _usageFile.Dispose();
+    }
+}
+
+/// <summary>
+/// The fill lock of one cache entry: an flock(2) on locks/NAME. Disposing unlinks the file, then unlocks it (a
+/// waiter that opened the unlinked file notices and opens the path again), so lock files do not pile up; one left
+/// by a killed holder is taken over by the next filler, the kernel having released the lock.
+/// </summary>
+public sealed class EntryLock : IDisposable
+{
+    private readonly SafeFileHandle _handle;
+    private readonly string _path;
+    private bool _released;
+
+    internal EntryLock(SafeFileHandle handle, string path)
+    {
+        _handle = handle;
+        _path = path;
+    }
+
+    public void Dispose()
+    {
+        if (_released) return;
+        _released = true;
+        DurableFile.TryDelete(_path);
+        _handle.Dispose();
     }
 }
 

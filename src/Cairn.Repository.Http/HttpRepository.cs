@@ -23,7 +23,7 @@ public static class HttpRepository
                 {
                     cache = new ClientCache(dir, options.CacheMaxBytes, time, logger);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or CairnException)
                 {
                     // A cache that cannot be used costs speed, never the read.
                     logger?.LogWarning("cache directory {Dir} is not usable ({Message}); reading without a cache", dir, e.Message);

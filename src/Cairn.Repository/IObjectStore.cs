@@ -37,6 +37,17 @@ public interface IObjectStore : IAsyncDisposable
     /// </summary>
     ValueTask RefreshAsync(CancellationToken ct) => ValueTask.CompletedTask;
 
+    /// <summary>True when <see cref="PrefetchAsync"/> does something (a remote store fetching objects in batches).</summary>
+    bool PrefetchesInBatches => false;
+
+    /// <summary>
+    /// Announces objects the caller is about to read, most urgent first. A store that reads them faster together
+    /// (one range request for neighbouring objects) claims them: when the outer task completes, readers of them wait
+    /// for the batch instead of fetching each; the inner task completes when the batch is done and never faults
+    /// (an object the batch could not deliver fails its reader, with the same errors as <see cref="GetAsync"/>).
+    /// </summary>
+    ValueTask<Task> PrefetchAsync(IReadOnlyList<Digest> digests, CancellationToken ct) => ValueTask.FromResult(Task.CompletedTask);
+
     /// <summary>Deletes every object for which <paramref name="isLive"/> is false (caller holds the exclusive gc lock).</summary>
     ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct);
 }

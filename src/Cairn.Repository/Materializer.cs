@@ -68,6 +68,9 @@ public sealed class Materializer(TreeWalker trees)
             }
         }
 
+        // A remote store fetches what the tree needs in batches (neighbouring objects in one request) while the
+        // files are written; each file still waits only for its own objects.
+        var prefetch = options.CacheDirectory is null ? await trees.PrefetchContentAsync(files.Select(f => f.Entry).ToList(), ct).ConfigureAwait(false) : Task.CompletedTask;
         await Parallel.ForEachAsync(files, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount },
             async (item, token) =>
             {
@@ -76,6 +79,7 @@ public sealed class Materializer(TreeWalker trees)
                 var bytes = Interlocked.Add(ref _bytes, item.Entry.Size);
                 progress?.Report(bytes);
             }).ConfigureAwait(false);
+        await prefetch.ConfigureAwait(false);
     }
 
     private async ValueTask PlaceFileAsync(string path, TreeEntry entry, MaterializeOptions options, CancellationToken ct)

@@ -49,6 +49,40 @@ public sealed class TreeWalker(IObjectStore store)
     }
 
     /// <summary>Writes a file's content to <paramref name="destination"/>; every object is verified as it is read.</summary>
+    /// <summary>
+    /// Announces the content of these files to a store that fetches in batches (see <see cref="IObjectStore.PrefetchAsync"/>):
+    /// first the chunk lists of chunked files, then, in file order, whole-file objects and chunks. Returns the task of the
+    /// batch, which never faults (a failed object fails its reader in <see cref="CopyContentAsync"/>).
+    /// </summary>
+    public async ValueTask<Task> PrefetchContentAsync(IReadOnlyList<TreeEntry> files, CancellationToken ct)
+    {
+        if (!store.PrefetchesInBatches) return Task.CompletedTask;
+        var lists = files.Where(f => f.Kind == EntryKind.ChunkedFile).Select(f => f.Digest).ToList();
+        if (lists.Count > 0) await (await store.PrefetchAsync(lists, ct).ConfigureAwait(false)).WaitAsync(ct).ConfigureAwait(false);
+
+        var wanted = new List<Digest>(files.Count);
+        foreach (var file in files)
+        {
+            if (file.Kind == EntryKind.File)
+            {
+                wanted.Add(file.Digest);
+                continue;
+            }
+
+            if (file.Kind != EntryKind.ChunkedFile) continue;
+            try
+            {
+                foreach (var (_, chunk) in ChunkListCodec.Decode(await store.GetAsync(file.Digest, ct).ConfigureAwait(false), file.Digest)) wanted.Add(chunk);
+            }
+            catch (CairnException)
+            {
+                // Reported where the file is written, with its path.
+            }
+        }
+
+        return await store.PrefetchAsync(wanted, ct).ConfigureAwait(false);
+    }
+
     public async ValueTask CopyContentAsync(TreeEntry file, Stream destination, CancellationToken ct)
     {
         if (file.Kind == EntryKind.File)

@@ -1,0 +1,208 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Cairn.Core;
+using Cairn.Repository;
+using Cairn.Repository.FileSystem;
+using Cairn.Repository.Http;
+using Cairn.Server.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+
+namespace Cairn.Server.Tests;
+
+/// <summary>
+/// Batch fetches (<see cref="HttpObjectStore.PrefetchAsync"/>): neighbouring objects of a pack in one range request,
+/// each verified on its own; a bad copy fails only its own object; processes sharing a client cache fetch each
+/// object once (per-entry fill locks).
+/// </summary>
+public sealed partial class BatchFetchTests(ServedRepository served) : IClassFixture<ServedRepository>, IDisposable
+{
+    private readonly TempDir _work = new("cairn-batch");
+
+    public void Dispose() => _work.Dispose();
+
+    private static List<(Digest Digest, byte[] Content)> Objects(int count, int seed) =>
+        Enumerable.Range(0, count).Select(i => TestRepository.Random(500 + (i * 37 % 3000), seed + i)).Select(b => (Digest.Of(b), b)).ToList();
+
+    /// <summary>A repository holding the objects in one pack, served in-process; returns its path, the server and a client with a fresh cache.</summary>
+    private async Task<(string Repo, WebApplication Server, ProductRepository Client, string Cache)> ServeAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects)
+    {
+        var path = _work.Sub("repo-" + Guid.NewGuid().ToString("N")[..8]);
+        await using (var repo = await DirectoryRepository.InitAsync(path, "batch", "linux-x86_64", TimeProvider.System, null, default))
+        {
+            foreach (var (d, bytes) in objects) await repo.Objects.PutAsync(d, bytes, default);
+            await repo.Objects.FlushAsync(default);
+            var head = await repo.HeadAsync(default);
+            await using var commitLock = await repo.Revisions.LockCommitAsync(default);
+            await repo.Revisions.CommitAsync(head with { Revision = 2, Parent = 1 }, default);
+        }
+
+        var server = CairnServer.Build(new ServeOptions { RepositoryPath = path, Listen = "http://127.0.0.1:0" });
+        await server.StartAsync();
+        var cache = _work.Sub("cache-" + Guid.NewGuid().ToString("N")[..8]);
+        var client = await HttpRepository.OpenAsync(new RemoteOptions
+        {
+            Servers = RemoteOptions.ParseServers([CairnServer.Addresses(server).Single()]),
+            CacheDirectory = cache,
+            Retries = 0,
+        }, TimeProvider.System, null, default);
+        return (path, server, client, cache);
+    }
+
+    [Fact]
+    public async Task APrefetchFetchesNeighbouringObjectsInFewRequestsAndEveryReaderGetsVerifiedContent()
+    {
+        var objects = Objects(300, 100);
+        var (_, server, client, cache) = await ServeAsync(objects);
+        await using var s = server;
+        await using var c = client;
+        var store = (HttpObjectStore)client.Objects;
+        Assert.True(store.PrefetchesInBatches);
+        Assert.True(await store.ContainsAsync(objects[0].Digest, default)); // loads the indexes
+        var before = store.Fetcher.RequestsSent;
+
+        var batch = await store.PrefetchAsync(objects.Select(o => o.Digest).ToList(), default);
+        // Readers that ask while the batch runs wait for it rather than fetching alone.
+        var readers = objects.Select(o => store.GetAsync(o.Digest, default).AsTask()).ToList();
+        await batch;
+        var contents = await Task.WhenAll(readers);
+
+        Assert.Equal(objects.Select(o => Convert.ToHexString(o.Content)), contents.Select(Convert.ToHexString));
+        // 300 objects of ~2 KB lie next to each other in one pack: one range request, not 300.
+        Assert.InRange(store.Fetcher.RequestsSent - before, 1, 2);
+        Assert.Equal(objects.Count, TestRepository.AssertCacheSound(cache));
+
+        // Everything is cached now: reading again costs no request, and prefetching again claims nothing.
+        var again = await store.PrefetchAsync(objects.Select(o => o.Digest).ToList(), default);
+        await again;
+        foreach (var (d, bytes) in objects) Assert.Equal(bytes, await store.GetAsync(d, default));
+        Assert.InRange(store.Fetcher.RequestsSent - before, 1, 2);
+    }
+
+    [Fact]
+    public async Task ACorruptObjectInABatchFailsOnlyItsOwnReaderAndNothingUnverifiedIsCached()
+    {
+        var objects = Objects(60, 500);
+        var (repo, server, client, cache) = await ServeAsync(objects);
+        await using var s = server;
+        await using var c = client;
+        var bad = TestRepository.CorruptLargestObject(repo);
+        var store = (HttpObjectStore)client.Objects;
+
+        var batch = await store.PrefetchAsync(objects.Select(o => o.Digest).ToList(), default);
+        await batch; // never faults: the failure belongs to the object's reader
+
+        foreach (var (d, bytes) in objects)
+        {
+            if (d == bad)
+            {
+                var e = await Assert.ThrowsAsync<CairnException>(() => store.GetAsync(d, default).AsTask());
+                Assert.Equal(ErrorCode.RemoteContentRejected, e.Code);
+            }
+            else
+            {
+                Assert.Equal(bytes, await store.GetAsync(d, default));
+            }
+        }
+
+        Assert.Equal(objects.Count - 1, TestRepository.AssertCacheSound(cache));
+        Assert.False(File.Exists(Path.Combine(cache, ClientCache.ObjectPath(bad.ToString()))));
+    }
+
+    [GeneratedRegex("^cairn_http_response_bytes_total\\{kind=\"pack\"\\} (?<n>\\d+)$", RegexOptions.Multiline)]
+    private static partial Regex PackBytesLine();
+
+    private static async Task<long> PackBytesAsync(CairnServe serve)
+    {
+        using var http = new HttpClient();
+        var m = PackBytesLine().Match(await http.GetStringAsync($"{serve.Url}/metrics"));
+        return m.Success ? long.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture) : 0;
+    }
+
+    [Fact]
+    public async Task ProcessesSharingACacheFetchEachObjectOnce()
+    {
+        // One client alone: the pack bytes one cold materialize needs.
+        long alone;
+        await using (var serve = await CairnServe.StartAsync(served.Repo))
+        {
+            var tree = _work.Sub("alone");
+            await Exec.CairnOkAsync("--repo", serve.Url, "materialize", "--with-deps", "data/2.0", tree, "--cache", _work.Sub("cache-alone"));
+            Assert.Equal(served.LocalTree, TestRepository.Describe(tree));
+            alone = await PackBytesAsync(serve);
+            Assert.True(alone > 4_000_000, $"the test product holds ~4.5 MB of random data; the server sent {alone} pack bytes");
+        }
+
+        // Six clients at once on one fresh cache, behind slow pack reads so that their fetches overlap: each object
+        // crosses the network once. Without cross-process single flight each would fetch most of it (~6×).
+        await using (var serve = await CairnServe.StartAsync(served.Repo))
+        await using (var proxy = new FaultProxy(serve.Url) { DelayTime = TimeSpan.FromMilliseconds(200) }.Rule("/packs/", Fault.Delay))
+        {
+            var cache = _work.Sub("cache-shared");
+            var trees = Enumerable.Range(0, 6).Select(i => _work.Sub($"shared-{i}")).ToList();
+            var runs = await Task.WhenAll(trees.Select(t => Exec.CairnAsync("--repo", proxy.Url, "materialize", "--with-deps", "data/2.0", t, "--cache", cache)));
+            foreach (var (run, tree) in runs.Zip(trees))
+            {
+                Assert.True(run.ExitCode == 0, run.ToString());
+                Assert.Equal(served.LocalTree, TestRepository.Describe(tree));
+            }
+
+            TestRepository.AssertCacheSound(cache);
+            var shared = await PackBytesAsync(serve);
+            // Different processes split the ranges differently, so a few bridged gaps may differ: allow 25 %.
+            Assert.True(shared <= alone * 5 / 4, $"six processes made the server send {shared} pack bytes; one alone needed {alone}");
+            Assert.Empty(Directory.GetFiles(Path.Combine(cache, "locks")));
+        }
+    }
+}
+
+public sealed class EntryLockTests : IDisposable
+{
+    private readonly TempDir _dir = new("cairn-entry-lock");
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task OneFillerAtATimeAndAWaiterGetsTheLockWhenItIsReleased()
+    {
+        using var cache = new ClientCache(_dir.Path, 1 << 20, TimeProvider.System);
+        var entry = ClientCache.ObjectPath(new string('c', 64));
+        var first = cache.TryLockEntry(entry, out var held);
+        Assert.NotNull(first);
+        Assert.False(held);
+
+        // flock(2) excludes other open files even in one process, as it excludes other processes.
+        Assert.Null(cache.TryLockEntry(entry, out held));
+        Assert.True(held);
+
+        var waiter = cache.LockEntryAsync(entry, default).AsTask();
+        await Task.Delay(100);
+        Assert.False(waiter.IsCompleted);
+        Assert.True(cache.Store(entry, new byte[10]));
+        first!.Dispose();
+
+        using var second = await waiter.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotNull(second);
+        Assert.True(cache.Contains(entry));
+    }
+
+    [Fact]
+    public async Task ALockFileLeftByAKilledHolderIsTakenOver()
+    {
+        using var cache = new ClientCache(_dir.Path, 1 << 20, TimeProvider.System);
+        var entry = ClientCache.ObjectPath(new string('d', 64));
+        var lockFile = Path.Combine(_dir.Path, "locks", new string('d', 64));
+        // flock(1) holds the lock in another process, which is then killed: the kernel releases the lock, the file stays.
+        var ready = _dir.Sub("ready");
+        using var holder = Exec.Start(["flock", "-o", lockFile, "sh", "-c", $"touch {ready}; exec sleep 60"]);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && !File.Exists(ready)) await Task.Delay(20);
+        Assert.Null(cache.TryLockEntry(entry, out var heldNow));
+        Assert.True(heldNow);
+        holder.Kill(entireProcessTree: true);
+        await holder.WaitForExitAsync();
+        Assert.True(File.Exists(lockFile));
+
+        using var taken = await cache.LockEntryAsync(entry, default).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotNull(taken);
+    }
+}
