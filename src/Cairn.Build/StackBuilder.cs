@@ -227,7 +227,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                 candidates.Count == 0
                     ? $"{recipe.File}: the build environment '{name}' is not published for {stack.Platform}"
                     : $"{recipe.File}: the build environment '{name}' is ambiguous: {string.Join(", ", candidates.Select(c => c.Ref))}",
-                candidates.Count == 0 ? "import a root file system as that product (cairn import rootfs.tar.gz --as NAME/VERSION)" : "name it as NAME/VERSION");
+                candidates.Count == 0 ? "import a root file system as that product (scripts/make-rootfs.sh, then cairn import ROOTFS.tar.zst --rootfs --as NAME/VERSION)" : "name it as NAME/VERSION");
         }
 
         // The platform comes from the environment's own os-release, read from the repository without unpacking it.
