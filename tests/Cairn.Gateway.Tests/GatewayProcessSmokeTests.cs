@@ -50,10 +50,8 @@ public sealed class GatewayProcessSmokeTests
     public async Task TheGatewaySignsEveryRevisionItWritesAndClientsTrustingTheRootReadThroughIt()
     {
         using var keys = new TempDir("cairn-gw-keys");
-        await Exec.CairnOkAsync("key", "generate", "--root", "-o", keys.Sub("root.key"));
-        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", keys.Sub("pub.key"));
-        await Exec.CairnOkAsync("key", "certify", keys.Sub("pub.key"), "--root", keys.Sub("root.key"));
-        await using var gateway = await GatewayProcess.StartAsync(new GatewayProcessOptions { SigningKey = keys.Sub("pub.key") });
+        var signing = await SigningKeys.CreateAsync(keys.Path);
+        await using var gateway = await GatewayProcess.StartAsync(new GatewayProcessOptions { SigningKey = signing.PublishingKey });
         await gateway.AddSiteAsync("site-a");
         using var client = gateway.Client((await gateway.IssueTokenAsync("site-a")).Secret);
         await using var site = new SiteWorkspace("site-a");
@@ -65,7 +63,7 @@ public sealed class GatewayProcessSmokeTests
         Assert.True(File.Exists(Path.Combine(gateway.Repository, "revisions", $"{outcome.Revision:D16}.sig")));
 
         // A client that trusts only the root reads the product through the gateway's own listener.
-        var list = await Exec.CairnAsync("--repo", gateway.Url.ToString(), "list", "--trust", keys.Sub("root.key.pub"), "--cache", keys.Sub("cache"));
+        var list = await Exec.CairnAsync("--repo", gateway.Url.ToString(), "list", "--trust", signing.RootPublicKey, "--cache", keys.Sub("cache"));
         Assert.True(list.ExitCode == 0, list.ToString());
         Assert.Contains("signed", list.Stdout, StringComparison.Ordinal);
     }

@@ -85,10 +85,8 @@ public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
     public async Task ASignedRepositoryStaysVerifiableThroughAMirror()
     {
         using var dir = new TempDir();
-        await Exec.CairnOkAsync("key", "generate", "--root", "-o", dir.Sub("root.key"));
-        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", dir.Sub("pub.key"));
-        await Exec.CairnOkAsync("key", "certify", dir.Sub("pub.key"), "--root", dir.Sub("root.key"));
-        var signing = new Dictionary<string, string> { ["CAIRN_SIGNING_KEY"] = dir.Sub("pub.key") };
+        var keys = await SigningKeys.CreateAsync(dir.Path);
+        var signing = keys.Environment;
         var source = dir.Sub("source");
         await Exec.CairnOkAsync(signing, "init", source);
         var files = dir.Sub("files");
@@ -103,7 +101,7 @@ public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
 
         // A client that trusts only the root key reads the mirror: signatures travelled with the revisions.
         await using var served = await CairnServe.StartAsync(mirror);
-        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", dir.Sub("root.key.pub"), "--cache", dir.Sub("cache"));
+        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", keys.RootPublicKey, "--cache", dir.Sub("cache"));
         Assert.Contains("signed", list.Stdout);
     }
 
@@ -111,10 +109,8 @@ public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
     public async Task AnS3RepositoryIsSignedAtEveryCommitAndTrustingClientsVerifyItThroughAMirror()
     {
         using var dir = new TempDir();
-        await Exec.CairnOkAsync("key", "generate", "--root", "-o", dir.Sub("root.key"));
-        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", dir.Sub("pub.key"));
-        await Exec.CairnOkAsync("key", "certify", dir.Sub("pub.key"), "--root", dir.Sub("root.key"));
-        var signing = new Dictionary<string, string> { ["CAIRN_SIGNING_KEY"] = dir.Sub("pub.key") };
+        var keys = await SigningKeys.CreateAsync(dir.Path);
+        var signing = keys.Environment;
         var url = s3.NewUrl();
         await Exec.CairnOkAsync(signing, "init", url, "--name", "signedbucket");
         var files = dir.Sub("files");
@@ -141,7 +137,7 @@ public sealed class ReplicateAndCliTests(S3Server s3) : IClassFixture<S3Server>
         Assert.True(File.Exists(Path.Combine(mirror, "manifest.sig")));
         Assert.Equal(2, Directory.GetFiles(Path.Combine(mirror, "revisions"), "*.sig").Length);
         await using var served = await CairnServe.StartAsync(mirror);
-        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", dir.Sub("root.key.pub"), "--cache", dir.Sub("cache"));
+        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", keys.RootPublicKey, "--cache", dir.Sub("cache"));
         Assert.Contains("inbucket", list.Stdout, StringComparison.Ordinal);
 
         // A client trusting another root refuses the same mirror.

@@ -180,10 +180,8 @@ public sealed class ReplicateDirectoryTests
     public async Task EverySignatureLandsWithItsRevision()
     {
         using var dir = new TempDir();
-        await Exec.CairnOkAsync("key", "generate", "--root", "-o", dir.Sub("root.key"));
-        await Exec.CairnOkAsync("key", "generate", "--publishing", "-o", dir.Sub("pub.key"));
-        await Exec.CairnOkAsync("key", "certify", dir.Sub("pub.key"), "--root", dir.Sub("root.key"));
-        var signing = new Dictionary<string, string> { ["CAIRN_SIGNING_KEY"] = dir.Sub("pub.key") };
+        var keys = await SigningKeys.CreateAsync(dir.Path);
+        var signing = keys.Environment;
         var source = dir.Sub("source");
         await Exec.CairnOkAsync(signing, "init", source);
         for (var i = 0; i < 3; i++)
@@ -206,7 +204,7 @@ public sealed class ReplicateDirectoryTests
 
         Assert.Equal(File.ReadAllBytes(Path.Combine(source, "manifest.sig")), File.ReadAllBytes(Path.Combine(mirror, "manifest.sig")));
         await using var served = await CairnServe.StartAsync(mirror);
-        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", dir.Sub("root.key.pub"), "--cache", dir.Sub("cache"));
+        var list = await Exec.CairnOkAsync("--repo", served.Url, "list", "--trust", keys.RootPublicKey, "--cache", dir.Sub("cache"));
         Assert.Contains("signed2", list.Stdout);
     }
 }
