@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Cairn.Core;
 using Cairn.Repository;
-using Cairn.Repository.FileSystem;
 using Cairn.Repository.Http;
 using Cairn.Server.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -23,30 +22,9 @@ public sealed partial class BatchFetchTests(ServedRepository served) : IClassFix
     private static List<(Digest Digest, byte[] Content)> Objects(int count, int seed) =>
         Enumerable.Range(0, count).Select(i => TestRepository.Random(500 + (i * 37 % 3000), seed + i)).Select(b => (Digest.Of(b), b)).ToList();
 
-    /// <summary>A repository holding the objects in one pack, served in-process; returns its path, the server and a client with a fresh cache.</summary>
-    private async Task<(string Repo, WebApplication Server, ProductRepository Client, string Cache)> ServeAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects)
-    {
-        var path = _work.Sub("repo-" + Guid.NewGuid().ToString("N")[..8]);
-        await using (var repo = await DirectoryRepository.InitAsync(path, "batch", "linux-x86_64", TimeProvider.System, null, default))
-        {
-            foreach (var (d, bytes) in objects) await repo.Objects.PutAsync(d, bytes, default);
-            await repo.Objects.FlushAsync(default);
-            var head = await repo.HeadAsync(default);
-            await using var commitLock = await repo.Revisions.LockCommitAsync(default);
-            await repo.Revisions.CommitAsync(head with { Revision = 2, Parent = 1 }, default);
-        }
-
-        var server = CairnServer.Build(new ServeOptions { RepositoryPath = path, Listen = "http://127.0.0.1:0" });
-        await server.StartAsync();
-        var cache = _work.Sub("cache-" + Guid.NewGuid().ToString("N")[..8]);
-        var client = await HttpRepository.OpenAsync(new RemoteOptions
-        {
-            Servers = RemoteOptions.ParseServers([CairnServer.Addresses(server).Single()]),
-            CacheDirectory = cache,
-            Retries = 0,
-        }, TimeProvider.System, null, default);
-        return (path, server, client, cache);
-    }
+    /// <summary>A repository holding the objects in one pack, served in-process, and a client with a fresh cache that does not retry.</summary>
+    private Task<(string Repo, WebApplication Server, ProductRepository Client, string Cache)> ServeAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects) =>
+        HttpObjectStoreConformance.ServeAsync(_work, objects, new RemoteOptions { Servers = [], Retries = 0 });
 
     [Fact]
     public async Task APrefetchFetchesNeighbouringObjectsInFewRequestsAndEveryReaderGetsVerifiedContent()

@@ -22,8 +22,12 @@ public sealed class HttpObjectStoreConformance : ObjectStoreReadConformance, IAs
         _work.Dispose();
     }
 
-    /// <summary>Writes the objects with the file-system store, commits a revision listing the packs, serves it, opens a client.</summary>
-    internal static async Task<(WebApplication Server, ProductRepository Client)> ServeAsync(TempDir work, IReadOnlyList<(Digest Digest, byte[] Content)> objects, RemoteOptions? options = null)
+    /// <summary>
+    /// Writes the objects with the file-system store, commits a revision listing the packs, serves it, opens a client
+    /// with a fresh cache; returns the repository's path, the server, the client and the cache directory.
+    /// </summary>
+    internal static async Task<(string Repo, WebApplication Server, ProductRepository Client, string Cache)> ServeAsync(
+        TempDir work, IReadOnlyList<(Digest Digest, byte[] Content)> objects, RemoteOptions? options = null)
     {
         var path = work.Sub("repo-" + Guid.NewGuid().ToString("N")[..8]);
         await using (var repo = await DirectoryRepository.InitAsync(path, "conformance", "linux-x86_64", TimeProvider.System, null, default))
@@ -38,17 +42,18 @@ public sealed class HttpObjectStoreConformance : ObjectStoreReadConformance, IAs
         var server = CairnServer.Build(new ServeOptions { RepositoryPath = path, Listen = "http://127.0.0.1:0" });
         await server.StartAsync();
         var url = new Uri(CairnServer.Addresses(server).Single());
+        var cache = work.Sub("cache-" + Guid.NewGuid().ToString("N")[..8]);
         var client = await HttpRepository.OpenAsync((options ?? new RemoteOptions { Servers = [] }) with
         {
             Servers = RemoteOptions.ParseServers([url.ToString()]),
-            CacheDirectory = work.Sub("cache-" + Guid.NewGuid().ToString("N")[..8]),
+            CacheDirectory = cache,
         }, TimeProvider.System, null, default);
-        return (server, client);
+        return (path, server, client, cache);
     }
 
     protected override async Task<IObjectStore> OpenSeededAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects)
     {
-        var (server, client) = await ServeAsync(_work, objects);
+        var (_, server, client, _) = await ServeAsync(_work, objects);
         _servers.Add(server);
         return client.Objects;
     }
@@ -67,7 +72,7 @@ public sealed class HttpObjectStoreConformance : ObjectStoreReadConformance, IAs
     public async Task ObjectUrlsServeTheSameVerifiedContent()
     {
         var objects = Enumerable.Range(0, 20).Select(i => Blob($"per-object {i} " + new string('q', i * 100))).ToList();
-        var (server, client) = await ServeAsync(_work, objects, new RemoteOptions { Servers = [], PreferObjectUrls = true });
+        var (_, server, client, _) = await ServeAsync(_work, objects, new RemoteOptions { Servers = [], PreferObjectUrls = true });
         _servers.Add(server);
         await using var _ = client;
         foreach (var (d, bytes) in objects) Assert.Equal(bytes, await client.Objects.GetAsync(d, default));
@@ -77,7 +82,7 @@ public sealed class HttpObjectStoreConformance : ObjectStoreReadConformance, IAs
     public async Task ManyReadersOfOneObjectCauseOneFetch()
     {
         var big = TestRepository.Random(1_000_000, 7);
-        var (server, client) = await ServeAsync(_work, [(Digest.Of(big), big)]);
+        var (_, server, client, _) = await ServeAsync(_work, [(Digest.Of(big), big)]);
         _servers.Add(server);
         await using var _ = client;
         var store = (HttpObjectStore)client.Objects;
