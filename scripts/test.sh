@@ -11,11 +11,24 @@ rm -rf "$results"
 # Build everything once, then run each test project without rebuilding, one after the other: projects that
 # share src/ outputs must not rebuild them while another is running the cairn binary, and one TRX file per
 # project (named after it) cannot be overwritten by another finishing in the same second.
+# FUSE mounts left by a killed test host would hang whatever touches them next: detach them.
+release_stale_mounts() {
+  awk '$3 ~ /^fuse/ && $2 ~ "^/tmp/" {print $2}' /proc/mounts 2>/dev/null | while read -r mountpoint; do
+    echo "detaching stale mount $mountpoint" >&2
+    fusermount3 -uz "$mountpoint" 2>/dev/null || umount -l "$mountpoint" 2>/dev/null || true
+  done
+}
+
 status=0
 if dotnet build Cairn.slnx -nologo -v quiet; then
   for project in $(sed -n 's#.*Path="\(tests/[^"]*\.csproj\)".*#\1#p' Cairn.slnx); do
     name=$(basename "$project" .csproj)
-    dotnet test "$project" --no-build --logger "trx;LogFileName=$name.trx" --results-directory "$results" "$@" || status=1
+    # A hung test must cost minutes, not the whole CI budget: the test host is killed after 10 minutes on one
+    # test (blame names it), and the project after 30 minutes whatever happens.
+    timeout --kill-after=30s 30m \
+      dotnet test "$project" --no-build --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+        --blame-hang-timeout 10m --blame-hang-dump-type none "$@" || { status=1; echo "$name: test run failed or timed out" >&2; }
+    release_stale_mounts
   done
 else
   status=1
