@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 namespace Cairn.Core;
 
 /// <summary>A SHA-256 content address. Value type so that indexes of millions of digests stay compact.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(DigestJsonConverter))]
 public readonly struct Digest : IEquatable<Digest>, IComparable<Digest>
 {
     public const int Length = 32;
