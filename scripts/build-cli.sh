@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the cairn that scripts and benchmarks run: src/Cairn.Cli published Release, framework-dependent, for this
-# host's runtime identifier, ReadyToRun-compiled (the assemblies carry native code, so a command does not spend
-# its first seconds in the JIT; docs/performance.md, "Planning"). Prints nothing unless the build fails.
+# Builds the shipped cairn: src/Cairn.Cli compiled ahead of time (Native AOT) for this host's runtime identifier —
+# one self-contained executable with no JIT and no .NET runtime needed where it runs, so a command starts in
+# milliseconds (docs/performance.md, "Native AOT"). Needs clang and zlib1g-dev (scripts/install-deps.sh installs
+# them). Prints nothing unless the build fails.
 #
-#   bash scripts/build-cli.sh [OUT_DIR]       # default: artifacts/cairn; run OUT_DIR/cairn or dotnet OUT_DIR/cairn.dll
+#   bash scripts/build-cli.sh [OUT_DIR]       # default: artifacts/cairn; run OUT_DIR/cairn
 #
 # Knobs: CAIRN_RID (default linux-x64 or linux-arm64 from uname -m)
 #        CAIRN_BUILD_ARTIFACTS (an --artifacts-path for intermediate files, so concurrent builds do not collide)
@@ -18,7 +19,7 @@ case $(uname -m) in
 esac
 rid=${CAIRN_RID:-linux-$arch}
 
-args=(publish "$root/src/Cairn.Cli" -c Release -r "$rid" --self-contained false -p:PublishReadyToRun=true -o "$out" -nologo -v quiet)
+args=(publish "$root/src/Cairn.Cli" -c Release -r "$rid" -p:PublishAot=true -o "$out" -nologo -v quiet)
 if [[ -n ${CAIRN_BUILD_ARTIFACTS:-} ]]; then args+=(--artifacts-path "$CAIRN_BUILD_ARTIFACTS"); fi
 
 log=$(mktemp "${TMPDIR:-/tmp}/cairn-build-cli.XXXXXX")

@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh    # bubblewrap, build-essential, pkg-config, environment-modules, tar/bzip2/xz-utils, ...
-bash scripts/build-cli.sh      # Release, ReadyToRun-compiled, into artifacts/cairn
-cairn() { dotnet artifacts/cairn/cairn.dll "$@"; }
+bash scripts/build-cli.sh      # Release, compiled ahead of time (Native AOT), into artifacts/cairn
+cairn() { artifacts/cairn/cairn "$@"; }
 
 demo=${DEMO_DIR:-$PWD/demo}
 export CAIRN_REPO=$demo/repo

@@ -16,6 +16,7 @@ packages=(
   faketime            # trust tests: a client whose clock is days ahead refuses an expired signed manifest
   debootstrap         # build environments: a Debian root file system imported as a product (scripts/make-rootfs.sh)
   busybox-static      # build environment tests: a tiny static root file system
+  clang zlib1g-dev    # Native AOT compilation of the shipped cairn (scripts/build-cli.sh)
 )
 
 missing=()

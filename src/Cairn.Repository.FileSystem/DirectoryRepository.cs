@@ -32,7 +32,7 @@ public static class DirectoryRepository
             Directory.CreateDirectory(Path.Combine(full, dir));
         }
 
-        DurableFile.WriteAllBytes(configPath, CairnJson.Serialize(config), Path.Combine(full, FileSystemLayout.Tmp));
+        DurableFile.WriteAllBytes(configPath, CairnJson.Serialize(config, CoreJson.Default.RepositoryConfig), Path.Combine(full, FileSystemLayout.Tmp));
         var repo = await OpenAsync(full, time, logger, DefaultLockTimeout, ct, signer).ConfigureAwait(false);
         await repo.InitializeAsync(ct).ConfigureAwait(false);
         return repo;
@@ -48,7 +48,7 @@ public static class DirectoryRepository
                 "run 'cairn init PATH', or point --repo / CAIRN_REPO at an existing repository");
         }
 
-        var config = CairnJson.Deserialize<RepositoryConfig>(File.ReadAllBytes(configPath), $"'{configPath}'");
+        var config = CairnJson.Deserialize(File.ReadAllBytes(configPath), CoreJson.Default.RepositoryConfig, $"'{configPath}'");
         if (config.Format != FormatVersion)
         {
             throw new CairnException(ErrorCode.UnsupportedRepositoryVersion,

@@ -56,7 +56,7 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
             return null;
         }
 
-        return CairnJson.Deserialize<Manifest>(bytes, $"manifest '{path}'");
+        return CairnJson.Deserialize(bytes, CoreJson.Default.Manifest, $"manifest '{path}'");
     }
 
     public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
@@ -83,10 +83,10 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
         // Every object of this revision is in a pack by now (objects are flushed before the commit lock is taken),
         // and the head's list is what a client of a static web server reads to find the packs (format §6).
         manifest = manifest with { Packs = ListPacks() };
-        var bytes = CairnJson.Serialize(manifest);
+        var bytes = CairnJson.Serialize(manifest, CoreJson.Default.Manifest);
         var revisionPath = RevisionPath(manifest.Revision);
         var previous = File.Exists(HeadPath) ? File.ReadAllBytes(HeadPath) : null;
-        var headRevision = previous is null ? 0 : CairnJson.Deserialize<Manifest>(previous, $"manifest '{HeadPath}'").Revision;
+        var headRevision = previous is null ? 0 : CairnJson.Deserialize(previous, CoreJson.Default.Manifest, $"manifest '{HeadPath}'").Revision;
         // A revision file above the head is left by a commit that died before replacing the head; we hold the commit
         // lock, so it is garbage and is overwritten. One at or below the head means someone committed without the lock.
         if (File.Exists(revisionPath) && manifest.Revision <= headRevision)
@@ -139,7 +139,7 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
         await using (await LockCommitAsync(ct).ConfigureAwait(false))
         {
             var bytes = await File.ReadAllBytesAsync(HeadPath, ct).ConfigureAwait(false);
-            var manifest = CairnJson.Deserialize<Manifest>(bytes, $"manifest '{HeadPath}'");
+            var manifest = CairnJson.Deserialize(bytes, CoreJson.Default.Manifest, $"manifest '{HeadPath}'");
             var signature = signer.Sign(bytes, manifest);
             DurableFile.WriteAllBytes(Path.ChangeExtension(RevisionPath(manifest.Revision), ".sig"), signature, _tmp);
             DurableFile.WriteAllBytes(Path.Combine(_root, FileSystemLayout.HeadSignature), signature, _tmp);

@@ -32,7 +32,7 @@ public sealed class HttpRevisionStore : IRevisionStore
     public static async Task<HttpRevisionStore> OpenAsync(RemoteFetcher fetcher, RemoteOptions options, CancellationToken ct, ILogger? logger = null)
     {
         var config = await fetcher.FetchAsync(new FetchRequest("cairn.json", 1 << 20),
-            (bytes, where) => CairnJson.Deserialize<RepositoryConfig>(bytes, $"'{where}'"), notFoundIsNull: true, ct).ConfigureAwait(false)
+            (bytes, where) => CairnJson.Deserialize(bytes, CoreJson.Default.RepositoryConfig, $"'{where}'"), notFoundIsNull: true, ct).ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {string.Join(", ", options.Servers)} (cairn.json is not there)",
                 "check the URL: it names the repository directory as served (the folder holding cairn.json and manifest.json)");
         if (config.Format != 1)
@@ -60,7 +60,7 @@ public sealed class HttpRevisionStore : IRevisionStore
 
     private Manifest Accept(byte[] bytes, string where, long? revision)
     {
-        var m = CairnJson.Deserialize<Manifest>(bytes, $"manifest '{where}'");
+        var m = CairnJson.Deserialize(bytes, CoreJson.Default.Manifest, $"manifest '{where}'");
         if (m.Repository != Config.Name)
         {
             throw new CairnException(ErrorCode.ManifestMalformed, $"manifest '{where}' belongs to repository '{m.Repository}', not '{Config.Name}'", "check the server list");

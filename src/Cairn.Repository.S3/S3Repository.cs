@@ -18,7 +18,7 @@ public static class S3Repository
         Platforms.Validate(config.Platform);
         // Look first (servers without conditional writes ignore If-None-Match), then create only if absent.
         var created = await s3.GetAsync(ConfigKey, ct).ConfigureAwait(false) is null
-            && await s3.PutAsync(ConfigKey, CairnJson.Serialize(config), ct, ifNoneMatch: true).ConfigureAwait(false);
+            && await s3.PutAsync(ConfigKey, CairnJson.Serialize(config, CoreJson.Default.RepositoryConfig), ct, ifNoneMatch: true).ConfigureAwait(false);
         s3.Client.Dispose();
         if (!created) throw new CairnException(ErrorCode.RepositoryExists, $"{location.Display} already holds a Cairn repository", "use it as it is, or choose another prefix");
         var repo = await OpenAsync(url, time, logger, lockTimeout, ct, signer).ConfigureAwait(false);
@@ -56,7 +56,7 @@ public static class S3Repository
         var got = await s3.GetAsync(ConfigKey, ct).ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {s3.Location.Display}",
                 "run 'cairn init s3://…', or check the bucket, prefix and endpoint");
-        var config = CairnJson.Deserialize<RepositoryConfig>(got.Bytes, $"'{s3.Location.Display}{ConfigKey}'");
+        var config = CairnJson.Deserialize(got.Bytes, CoreJson.Default.RepositoryConfig, $"'{s3.Location.Display}{ConfigKey}'");
         if (config.Format != FormatVersion)
         {
             throw new CairnException(ErrorCode.UnsupportedRepositoryVersion,

@@ -45,7 +45,7 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
 
     private async Task<(Manifest Manifest, string ETag)?> ReadAsync(string key, CancellationToken ct) =>
         await _s3.GetAsync(key, ct).ConfigureAwait(false) is { } got
-            ? (CairnJson.Deserialize<Manifest>(got.Bytes, $"manifest '{_s3.Location.Display}{key}'"), got.ETag)
+            ? (CairnJson.Deserialize(got.Bytes, CoreJson.Default.Manifest, $"manifest '{_s3.Location.Display}{key}'"), got.ETag)
             : null;
 
     public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
@@ -65,7 +65,7 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
     public async ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
     {
         manifest = manifest with { Packs = await S3PackObjectStore.ListPacksAsync(_s3, ct).ConfigureAwait(false) };
-        var bytes = CairnJson.Serialize(manifest);
+        var bytes = CairnJson.Serialize(manifest, CoreJson.Default.Manifest);
         var head = await ReadAsync(Head, ct).ConfigureAwait(false);
         var headRevision = head?.Manifest.Revision ?? 0;
         var key = RevisionKey(manifest.Revision);
@@ -113,7 +113,7 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
         {
             var got = await _s3.GetAsync(Head, ct).ConfigureAwait(false)
                 ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"{_s3.Location.Display} has no manifest.json", "publish once, then sign");
-            var manifest = CairnJson.Deserialize<Manifest>(got.Bytes, $"manifest '{_s3.Location.Display}{Head}'");
+            var manifest = CairnJson.Deserialize(got.Bytes, CoreJson.Default.Manifest, $"manifest '{_s3.Location.Display}{Head}'");
             var signature = signer.Sign(got.Bytes, manifest);
             await _s3.PutAsync(SignatureKey(manifest.Revision), signature, ct).ConfigureAwait(false);
             await _s3.PutAsync(HeadSignature, signature, ct).ConfigureAwait(false);

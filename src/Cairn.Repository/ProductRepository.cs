@@ -70,7 +70,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
     }
 
     public async ValueTask<Catalog> CatalogAsync(Manifest manifest, CancellationToken ct) =>
-        CairnJson.Deserialize<Catalog>(await objects.GetAsync(manifest.Catalog, ct).ConfigureAwait(false), $"catalog of revision {manifest.Revision}");
+        CairnJson.Deserialize(await objects.GetAsync(manifest.Catalog, ct).ConfigureAwait(false), CoreJson.Default.Catalog, $"catalog of revision {manifest.Revision}");
 
     public async ValueTask<ProductRecord> FindAsync(ProductRef product, string? platform, long? revision, CancellationToken ct)
     {
@@ -89,7 +89,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
         if (await revisions.ReadHeadAsync(ct).ConfigureAwait(false) is not null) return;
         var ingest = new Ingest(objects);
         var root = await ingest.AddDirectoryAsync("", [], ct).ConfigureAwait(false);
-        var catalog = CairnJson.Serialize(Catalog.Empty);
+        var catalog = CairnJson.Serialize(Catalog.Empty, CoreJson.Default.Catalog);
         var catalogDigest = Digest.Of(catalog);
         await objects.PutAsync(catalogDigest, catalog, ct).ConfigureAwait(false);
         await objects.FlushAsync(ct).ConfigureAwait(false);
@@ -271,7 +271,7 @@ public sealed class ProductRepository(IObjectStore objects, IRevisionStore revis
     /// <summary>Writes catalog and manifest: objects, then catalog, then manifest. Caller holds the commit lock.</summary>
     private async Task<Manifest> CommitLockedAsync(Manifest head, TreeEntry root, Catalog catalog, IReadOnlyDictionary<string, long> tags, string message, CancellationToken ct)
     {
-        var catalogBytes = CairnJson.Serialize(catalog);
+        var catalogBytes = CairnJson.Serialize(catalog, CoreJson.Default.Catalog);
         var catalogDigest = Digest.Of(catalogBytes);
         await objects.PutAsync(catalogDigest, catalogBytes, ct).ConfigureAwait(false);
         await objects.FlushAsync(ct).ConfigureAwait(false);

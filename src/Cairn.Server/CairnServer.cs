@@ -232,7 +232,7 @@ public static partial class CairnServer
     {
         try
         {
-            return CairnJson.Deserialize<Manifest>(File.ReadAllBytes(Path.Combine(root, FileSystemLayout.Head)), "manifest").Revision;
+            return CairnJson.Deserialize(File.ReadAllBytes(Path.Combine(root, FileSystemLayout.Head)), CoreJson.Default.Manifest, "manifest").Revision;
         }
         catch (FileNotFoundException)
         {

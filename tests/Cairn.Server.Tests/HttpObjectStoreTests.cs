@@ -157,9 +157,9 @@ public sealed class GcTests : IDisposable
         Directory.CreateDirectory(replacement);
         File.WriteAllText(Path.Combine(replacement, "README"), "replaced\n");
         await Exec.CairnOkAsync("--repo", repo, "publish", "hello/1.0", replacement, "--replace", "--reason", "test");
-        var before = CairnJson.Deserialize<Manifest>(File.ReadAllBytes(Path.Combine(repo, "manifest.json")), "m");
+        var before = CairnJson.Deserialize(File.ReadAllBytes(Path.Combine(repo, "manifest.json")), CoreJson.Default.Manifest, "m");
         await Exec.CairnOkAsync("--repo", repo, "gc", "--keep", "1");
-        var after = CairnJson.Deserialize<Manifest>(File.ReadAllBytes(Path.Combine(repo, "manifest.json")), "m");
+        var after = CairnJson.Deserialize(File.ReadAllBytes(Path.Combine(repo, "manifest.json")), CoreJson.Default.Manifest, "m");
         Assert.Equal(before.Revision + 1, after.Revision);
         Assert.Equal(before.Root, after.Root);
         Assert.Equal(Directory.GetFiles(Path.Combine(repo, "packs"), "*.idx").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal), after.Packs);

@@ -53,7 +53,7 @@ public sealed class ServeTests(ServedRepository served) : IClassFixture<ServedRe
         Assert.Equal(TimeSpan.FromSeconds(60), manifest.Headers.CacheControl!.MaxAge);
         Assert.DoesNotContain(manifest.Headers.CacheControl.Extensions, e => e.Name == "immutable");
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(served.Repo, "manifest.json")), await manifest.Content.ReadAsByteArrayAsync());
-        var parsed = CairnJson.Deserialize<Manifest>(await File.ReadAllBytesAsync(Path.Combine(served.Repo, "manifest.json")), "manifest");
+        var parsed = CairnJson.Deserialize(await File.ReadAllBytesAsync(Path.Combine(served.Repo, "manifest.json")), CoreJson.Default.Manifest, "manifest");
         Assert.Equal(Directory.GetFiles(Path.Combine(served.Repo, "packs"), "*.idx").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal), parsed.Packs);
 
         using var revision = await Http.GetAsync($"{served.Url(server)}/revisions/{parsed.Revision:D16}.json");
@@ -70,7 +70,7 @@ public sealed class ServeTests(ServedRepository served) : IClassFixture<ServedRe
     [Fact]
     public async Task ServeAddsObjectsHealthAndMetrics()
     {
-        var manifest = CairnJson.Deserialize<Manifest>(await File.ReadAllBytesAsync(Path.Combine(served.Repo, "manifest.json")), "manifest");
+        var manifest = CairnJson.Deserialize(await File.ReadAllBytesAsync(Path.Combine(served.Repo, "manifest.json")), CoreJson.Default.Manifest, "manifest");
         using var obj = await Http.GetAsync($"{served.Serve.Url}/objects/{manifest.Catalog}");
         Assert.Equal(HttpStatusCode.OK, obj.StatusCode);
         Assert.Equal(manifest.Catalog.ToString(), Convert.ToHexStringLower(SHA256.HashData(await obj.Content.ReadAsByteArrayAsync())));
