@@ -20,6 +20,16 @@ release_stale_mounts() {
 }
 
 status=0
+# The tests that start cairn as a process run the binary that ships: the Native AOT cairn of scripts/build-cli.sh
+# (docs/adr/0011-native-aot-cli.md). CAIRN_TEST_CLI set by the caller names another build instead.
+if [ -z "${CAIRN_TEST_CLI:-}" ]; then
+  if CAIRN_BUILD_ARTIFACTS=$PWD/artifacts/build-aot bash scripts/build-cli.sh artifacts/cairn; then
+    export CAIRN_TEST_CLI=$PWD/artifacts/cairn/cairn
+  else
+    echo "the Native AOT cairn did not build: the tests run cairn.dll instead, and the run fails" >&2
+    status=1
+  fi
+fi
 if dotnet build Cairn.slnx -nologo -v quiet; then
   for project in $(sed -n 's#.*Path="\(tests/[^"]*\.csproj\)".*#\1#p' Cairn.slnx); do
     name=$(basename "$project" .csproj)

@@ -9,7 +9,7 @@ public sealed class CliMountTests
     public async Task ForegroundMountServesTheTreeAndSigtermUnmountsCleanly()
     {
         await using var repo = await MountedRepository.CreateAsync();
-        using var process = Shell.Start(Shell.DotnetHost, Shell.CairnDll, "mount", repo.RepositoryPath, repo.MountPoint, "--foreground", "--follow", "--follow-interval", "1");
+        using var process = Shell.StartCairn("mount", repo.RepositoryPath, repo.MountPoint, "--foreground", "--follow", "--follow-interval", "1");
         var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         if (line is null) Assert.Fail(await process.StandardError.ReadToEndAsync());
         Assert.Contains($"at {repo.MountPoint}", line, StringComparison.Ordinal);

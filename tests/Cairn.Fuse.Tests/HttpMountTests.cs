@@ -10,7 +10,7 @@ public sealed class HttpMountTests
     public async Task MountOverServeReadsEverythingThenCachedFilesSurviveTheOriginAndUncachedOnesFailWithEio()
     {
         await using var repo = await MountedRepository.CreateAsync();
-        using var server = Shell.Start(Shell.DotnetHost, Shell.CairnDll, "--repo", repo.RepositoryPath, "serve", "--listen", "http://127.0.0.1:0");
+        using var server = Shell.StartCairn("--repo", repo.RepositoryPath, "serve", "--listen", "http://127.0.0.1:0");
         try
         {
             var line = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -43,7 +43,7 @@ public sealed class HttpMountTests
     public async Task EveryFileOverHttpEqualsThePublishedTree()
     {
         await using var repo = await MountedRepository.CreateAsync();
-        using var server = Shell.Start(Shell.DotnetHost, Shell.CairnDll, "--repo", repo.RepositoryPath, "serve", "--listen", "http://127.0.0.1:0");
+        using var server = Shell.StartCairn("--repo", repo.RepositoryPath, "serve", "--listen", "http://127.0.0.1:0");
         try
         {
             var line = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));

@@ -14,10 +14,6 @@ public sealed record ShellResult(int ExitCode, string Stdout, string Stderr)
 
 public static class Shell
 {
-    public static string CairnDll { get; } = Path.Combine(AppContext.BaseDirectory, "cairn.dll");
-
-    public static string DotnetHost { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
-
     public static Process Start(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -54,7 +50,12 @@ public static class Shell
         return r;
     }
 
-    public static Task<ShellResult> CairnAsync(params string[] args) => RunAsync(DotnetHost, [CairnDll, .. args]);
+    public static Process StartCairn(params string[] args) => Start(CairnUnderTest.Command[0], [.. CairnUnderTest.Command.Skip(1), .. args]);
+
+    public static Task<ShellResult> CairnAsync(params string[] args) => CairnAsync(null, args);
+
+    public static Task<ShellResult> CairnAsync(TimeSpan? timeout, params string[] args) =>
+        RunAsync(CairnUnderTest.Command[0], [.. CairnUnderTest.Command.Skip(1), .. args], timeout);
 
     public static string Q(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

@@ -20,22 +20,23 @@ public sealed class UnprivilegedMountTests
         var mountPoint = Path.Combine(own, "mnt");
         Directory.CreateDirectory(mountPoint);
         await Shell.ShAsync($"chmod 755 {Shell.Q(repo.Root)} && chown -R {Nobody}:{Nobody} {Shell.Q(own)}");
-        var dotnet = Shell.DotnetHost == "dotnet" ? "dotnet" : Shell.Q(Shell.DotnetHost);
-        var probe = await Shell.ShAsync(AsNobody(own, $"test -r {Shell.Q(Shell.CairnDll)}"), check: false);
-        Assert.True(probe.ExitCode == 0, $"nobody cannot read {Shell.CairnDll}: the test binaries must be world-readable ({probe})");
+        var cairn = CairnUnderTest.ShellWords;
+        var binary = CairnUnderTest.Command[^1];
+        var probe = await Shell.ShAsync(AsNobody(own, $"test -r {Shell.Q(binary)}"), check: false);
+        Assert.True(probe.ExitCode == 0, $"nobody cannot read {binary}: the test binaries must be world-readable ({probe})");
 
         // fusermount3 opens /dev/fuse as the calling user: Debian's udev rule makes it 0666; containers often leave it 0600.
         var deviceMode = File.GetUnixFileMode("/dev/fuse");
         var worldMode = deviceMode | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
         if (deviceMode != worldMode) File.SetUnixFileMode("/dev/fuse", worldMode);
-        using var server = Shell.Start(Shell.DotnetHost, Shell.CairnDll, "--repo", repo.RepositoryPath, "serve", "--listen", "http://127.0.0.1:0");
+        using var server = Shell.StartCairn("--repo", repo.RepositoryPath, "serve", "--listen", "http://127.0.0.1:0");
         try
         {
             var line = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
             var url = Regex.Match(line ?? "", @"http://127\.0\.0\.1:\d+").Value;
             Assert.False(string.IsNullOrEmpty(url), line);
 
-            var r = await Shell.ShAsync(AsNobody(own, $"{dotnet} {Shell.Q(Shell.CairnDll)} mount {url} {Shell.Q(mountPoint)} --cache {Shell.Q(Path.Combine(own, "cache"))} --log {Shell.Q(Path.Combine(own, "mount.log"))}"),
+            var r = await Shell.ShAsync(AsNobody(own, $"{cairn} mount {url} {Shell.Q(mountPoint)} --cache {Shell.Q(Path.Combine(own, "cache"))} --log {Shell.Q(Path.Combine(own, "mount.log"))}"),
                 check: false, timeout: TimeSpan.FromMinutes(3));
             Assert.True(r.ExitCode == 0, r + "\n" + ReadLog(own));
             var entry = MountTable.Find(mountPoint);
@@ -49,7 +50,7 @@ public sealed class UnprivilegedMountTests
             var write = await Shell.ShAsync(AsNobody(own, $"touch {Shell.Q(Path.Combine(mountPoint, MountedRepository.ProductPath, "new"))}"), check: false);
             Assert.NotEqual(0, write.ExitCode);
 
-            r = await Shell.ShAsync(AsNobody(own, $"{dotnet} {Shell.Q(Shell.CairnDll)} unmount {Shell.Q(mountPoint)}"), check: false);
+            r = await Shell.ShAsync(AsNobody(own, $"{cairn} unmount {Shell.Q(mountPoint)}"), check: false);
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Null(MountTable.Find(mountPoint));
             var deadline = Stopwatch.StartNew();

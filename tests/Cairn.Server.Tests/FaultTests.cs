@@ -153,7 +153,7 @@ public sealed class FaultTests(ServedRepository served) : IClassFixture<ServedRe
         // Slow pack reads keep the client busy filling its cache while it is killed.
         await using var proxy = new FaultProxy(served.Serve.Url) { DelayTime = TimeSpan.FromMilliseconds(300) }.Rule("/packs/", Fault.Delay);
         var cache = Fresh("cache");
-        using var client = Exec.Start([Exec.DotnetHost, Exec.CairnDll, "--repo", proxy.Url, "materialize", "--with-deps", "data/2.0", Fresh("tree"), "--cache", cache]);
+        using var client = Exec.Start([.. CairnUnderTest.Command, "--repo", proxy.Url, "materialize", "--with-deps", "data/2.0", Fresh("tree"), "--cache", cache]);
         var objects = Path.Combine(cache, "objects");
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline && !client.HasExited

@@ -33,7 +33,7 @@ public sealed class SignedMirrors : IAsyncLifetime
     public List<string> NewTree { get; private set; } = [];
 
     private static Task<RunResult> Faketime(string offset, Dictionary<string, string> env, params string[] args) =>
-        Exec.RunAsync(["/usr/bin/faketime", offset, Exec.DotnetHost, Exec.CairnDll, .. args], env);
+        Exec.RunAsync(["/usr/bin/faketime", offset, .. CairnUnderTest.Command, .. args], env);
 
     public async Task InitializeAsync()
     {

@@ -41,11 +41,9 @@ public sealed class TempDir : IDisposable
     }
 }
 
-/// <summary>Runs cairn.dll (copied beside the tests by the Cairn.Cli reference) and other commands as real processes.</summary>
+/// <summary>Runs cairn (<see cref="CairnUnderTest"/>) and other commands as real processes.</summary>
 public static class Exec
 {
-    public static string CairnDll { get; } = System.IO.Path.Combine(AppContext.BaseDirectory, "cairn.dll");
-
     public static string DotnetHost { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
 
     public static Process Start(IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? env = null)
@@ -96,7 +94,7 @@ public static class Exec
     }
 
     public static Task<RunResult> CairnAsync(IReadOnlyDictionary<string, string>? env, params string[] args) =>
-        RunAsync([DotnetHost, CairnDll, .. args], env);
+        RunAsync(CairnUnderTest.With(args), env);
 
     public static Task<RunResult> CairnAsync(params string[] args) => CairnAsync(null, args);
 

@@ -114,7 +114,7 @@ public sealed class FreetypeMountTests(FreetypeStackFixture stack) : IAsyncLifet
             "--deployment-root", FreetypeStackFixture.DeploymentRoot, "--deployment-site", FreetypeStackFixture.Site];
 
         // The mount's client cache: CAIRN_CACHE, private to this test.
-        var build = await Shell.ShAsync($"CAIRN_CACHE={Shell.Q(Path.Combine(_root, "cache"))} {Shell.Q(Shell.DotnetHost)} {Shell.Q(Shell.CairnDll)} " +
+        var build = await Shell.ShAsync($"CAIRN_CACHE={Shell.Q(Path.Combine(_root, "cache"))} {CairnUnderTest.ShellWords} " +
             string.Join(' ', common.Select(a => Shell.Q(a == "plan" ? "build" : a))), check: false, timeout: TimeSpan.FromMinutes(5));
         Assert.True(build.ExitCode == 0, build.ToString());
         using var json = System.Text.Json.JsonDocument.Parse(build.Stdout);

@@ -34,11 +34,11 @@ public sealed partial class FreetypeStackFixture : IAsyncLifetime
         await Shell.ShAsync($"mkdir -p {Shell.Q(Recipes)} && cp -a {string.Join(' ', new[] { "zlib", "libpng", "freetype", "sources" }.Select(n => Shell.Q(Path.Combine(examples, n))))} {Shell.Q(Recipes)}/");
         var r = await Shell.CairnAsync("init", Repository, "--platform", Platform);
         Assert.True(r.ExitCode == 0, r.ToString());
-        r = await Shell.RunAsync(Shell.DotnetHost, [Shell.CairnDll, "--repo", Repository, "build", Recipes, "--only", "freetype",
-            "--deployment-root", DeploymentRoot, "--deployment-site", Site], TimeSpan.FromMinutes(15));
+        r = await Shell.CairnAsync(TimeSpan.FromMinutes(15), "--repo", Repository, "build", Recipes, "--only", "freetype",
+            "--deployment-root", DeploymentRoot, "--deployment-site", Site);
         Assert.True(r.ExitCode == 0, r.ToString());
 
-        _server = Shell.Start(Shell.DotnetHost, Shell.CairnDll, "--repo", Repository, "serve", "--listen", "http://127.0.0.1:0");
+        _server = Shell.StartCairn("--repo", Repository, "serve", "--listen", "http://127.0.0.1:0");
         var line = await _server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Url = UrlPattern().Match(line ?? "").Value;
         Assert.False(string.IsNullOrEmpty(Url), line);

@@ -69,7 +69,7 @@ public sealed partial class CairnServe : ServerProcess
     public static async Task<CairnServe> StartAsync(string repository, params string[] extra)
     {
         var server = new CairnServe { Port = Exec.FreePort() };
-        server.Process = Exec.Start([Exec.DotnetHost, Exec.CairnDll, "--repo", repository, "serve", "--listen", $"http://127.0.0.1:{server.Port}", .. extra]);
+        server.Process = Exec.Start([.. CairnUnderTest.Command, "--repo", repository, "serve", "--listen", $"http://127.0.0.1:{server.Port}", .. extra]);
         server.Capture(server.Process);
         await Exec.WaitForPortAsync(server.Port, server.Process, () => server.Log);
         return server;
