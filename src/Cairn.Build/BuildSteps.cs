@@ -1,8 +1,11 @@
+using System.Text.Json.Serialization;
 using Cairn.Build.Recipes;
+using Cairn.Core;
 using Cairn.Sandbox;
 
 namespace Cairn.Build;
 
+[JsonConverter(typeof(CamelCaseEnumConverter<BuildPhase>))]
 public enum BuildPhase
 {
     /// <summary>Unpacks the archives (and copies other sources) into the workspace.</summary>

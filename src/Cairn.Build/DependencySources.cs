@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Cairn.Core;
 using Cairn.Repository;
 
@@ -124,6 +125,7 @@ public sealed record DependencySourceSpec(DependencySourceKind Kind, string Loca
     };
 }
 
+[JsonConverter(typeof(CamelCaseEnumConverter<DependencySourceKind>))]
 public enum DependencySourceKind
 {
     Repository,

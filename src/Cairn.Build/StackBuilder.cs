@@ -261,7 +261,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         {
             try
             {
-                var failure = JsonSerializer.Deserialize<FailureRecord>(File.ReadAllBytes(Path.Combine(record, "build.json")), CairnJson.Options);
+                var failure = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(record, "build.json")), BuildJson.Default.FailureRecord);
                 if (failure?.BuildKey == key.ToString()) return $"; the last build with this key failed ({failure.Reason}), log: {Path.Combine(record, "build.log")}";
             }
             catch (Exception e) when (e is IOException or JsonException)
@@ -506,7 +506,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         Directory.CreateDirectory(parent);
         Directory.Move(work, target);
         var record = new FailureRecord(recipe.Name, recipe.Version, key.ToString(), reason, code, stack.Options.BuildSite, stack.Platform, startedAt);
-        File.WriteAllBytes(Path.Combine(target, "build.json"), JsonSerializer.SerializeToUtf8Bytes(record, CairnJson.Indented));
+        File.WriteAllBytes(Path.Combine(target, "build.json"), CairnJson.SerializeIndented(record, BuildJson.Default.FailureRecord));
         foreach (var old in Directory.GetDirectories(parent).Order(StringComparer.Ordinal).Reverse().Skip(Math.Max(1, stack.Options.FailedRecordsToKeep)))
         {
             DeleteTree(old);

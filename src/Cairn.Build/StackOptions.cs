@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Cairn.Build.Recipes;
 using Cairn.Core;
 using Cairn.Sandbox;
@@ -5,6 +6,7 @@ using Cairn.Sandbox;
 namespace Cairn.Build;
 
 /// <summary>What to do when NAME/VERSION is published with another build key (the recipe or an input changed).</summary>
+[JsonConverter(typeof(CamelCaseEnumConverter<ChangedKeyPolicy>))]
 public enum ChangedKeyPolicy
 {
     /// <summary>Rebuild and replace the product; the replacement is recorded with the reason.</summary>
@@ -77,6 +79,7 @@ public sealed record StackOptions
     public int FailedRecordsToKeep { get; init; } = 5;
 }
 
+[JsonConverter(typeof(CamelCaseEnumConverter<PlanAction>))]
 public enum PlanAction
 {
     /// <summary>A product with this build key is published.</summary>
@@ -110,6 +113,7 @@ public sealed record BuildPlan(string Platform, string DeploymentSite, string De
     public int ToBuild => Packages.Count(p => p.Action is PlanAction.Build or PlanAction.After);
 }
 
+[JsonConverter(typeof(CamelCaseEnumConverter<PackageStatus>))]
 public enum PackageStatus
 {
     Built,

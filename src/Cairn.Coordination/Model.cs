@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Cairn.Core;
 
 namespace Cairn.Coordination;
@@ -110,6 +111,7 @@ public sealed record Lease(long Id, string Site, IReadOnlyList<string> Paths, Da
 /// <summary>The new lease if granted; otherwise the live leases whose paths overlap the request.</summary>
 public sealed record LeaseResult(bool Granted, Lease? Lease, IReadOnlyList<Lease> Conflicts);
 
+[JsonConverter(typeof(CamelCaseEnumConverter<TestOutcome>))]
 public enum TestOutcome
 {
     Passed,
@@ -147,6 +149,7 @@ public sealed record BuildResult(
     public bool Passing => OutputRoot is not null && Checks.Failed == 0;
 }
 
+[JsonConverter(typeof(CamelCaseEnumConverter<CoherenceStatus>))]
 public enum CoherenceStatus
 {
     /// <summary>No site has reported a result for the build key.</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Cairn.Coordination;
 using Cairn.Coordination.Gateway;
 using Cairn.Core;
@@ -61,22 +62,22 @@ public sealed class GatewayClient : IGateway, IDisposable
     public int Attempts { get; init; } = 4;
 
     public Task<SiteIdentity> WhoAmIAsync(CancellationToken ct) =>
-        SendAsync<SiteIdentity>(HttpMethod.Get, "v1/whoami", null, idempotent: true, ct);
+        GetAsync("v1/whoami", CoordinationJson.Default.SiteIdentity, ct);
 
     public Task<Site> DeclareCapabilitiesAsync(SiteCapabilities capabilities, CancellationToken ct) =>
-        SendAsync<Site>(HttpMethod.Put, "v1/site/capabilities", capabilities, idempotent: true, ct);
+        SendAsync(HttpMethod.Put, "v1/site/capabilities", capabilities, CoordinationJson.Default.SiteCapabilities, CoordinationJson.Default.Site, idempotent: true, ct);
 
     public Task<JobOffer> RequestJobAsync(JobRequest job, CancellationToken ct) =>
-        SendAsync<JobOffer>(HttpMethod.Post, "v1/jobs", job, idempotent: false, ct);
+        SendAsync(HttpMethod.Post, "v1/jobs", job, CoordinationJson.Default.JobRequest, CoordinationJson.Default.JobOffer, idempotent: false, ct);
 
     public Task<Claim> HeartbeatAsync(string buildKey, long fencingToken, CancellationToken ct) =>
-        SendAsync<Claim>(HttpMethod.Post, "v1/claims/heartbeat", new ClaimTokenRequest(buildKey, fencingToken), idempotent: true, ct);
+        SendAsync(HttpMethod.Post, "v1/claims/heartbeat", new ClaimTokenRequest(buildKey, fencingToken), CoordinationJson.Default.ClaimTokenRequest, CoordinationJson.Default.Claim, idempotent: true, ct);
 
     public async Task<bool> ReleaseAsync(string buildKey, long fencingToken, CancellationToken ct) =>
-        (await SendAsync<ReleaseResponse>(HttpMethod.Post, "v1/claims/release", new ClaimTokenRequest(buildKey, fencingToken), idempotent: false, ct).ConfigureAwait(false)).Released;
+        (await SendAsync(HttpMethod.Post, "v1/claims/release", new ClaimTokenRequest(buildKey, fencingToken), CoordinationJson.Default.ClaimTokenRequest, CoordinationJson.Default.ReleaseResponse, idempotent: false, ct).ConfigureAwait(false)).Released;
 
     public async Task<IReadOnlyList<Digest>> MissingObjectsAsync(IReadOnlyList<Digest> digests, CancellationToken ct) =>
-        (await SendAsync<MissingObjectsResponse>(HttpMethod.Post, "v1/objects/missing", new MissingObjectsRequest(digests), idempotent: true, ct).ConfigureAwait(false)).Missing;
+        (await SendAsync(HttpMethod.Post, "v1/objects/missing", new MissingObjectsRequest(digests), CoordinationJson.Default.MissingObjectsRequest, CoordinationJson.Default.MissingObjectsResponse, idempotent: true, ct).ConfigureAwait(false)).Missing;
 
     public async Task PutObjectAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
@@ -89,28 +90,36 @@ public sealed class GatewayClient : IGateway, IDisposable
     }
 
     public Task<CommitOutcome> CommitAsync(ProductCommit commit, CancellationToken ct) =>
-        SendAsync<CommitOutcome>(HttpMethod.Post, "v1/commits", commit, idempotent: false, ct);
+        SendAsync(HttpMethod.Post, "v1/commits", commit, CoordinationJson.Default.ProductCommit, CoordinationJson.Default.CommitOutcome, idempotent: false, ct);
 
     public Task<BuildResult> ReportFailureAsync(BuildResult result, long fencingToken, CancellationToken ct) =>
-        SendAsync<BuildResult>(HttpMethod.Post, "v1/failures", new FailureReport(result, fencingToken), idempotent: false, ct);
+        SendAsync(HttpMethod.Post, "v1/failures", new FailureReport(result, fencingToken), CoordinationJson.Default.FailureReport, CoordinationJson.Default.BuildResult, idempotent: false, ct);
 
     public Task<GatewayCoherence> GetCoherenceAsync(string buildKey, CancellationToken ct) =>
-        SendAsync<GatewayCoherence>(HttpMethod.Get, $"v1/coherence/{Uri.EscapeDataString(buildKey)}", null, idempotent: true, ct);
+        GetAsync($"v1/coherence/{Uri.EscapeDataString(buildKey)}", CoordinationJson.Default.GatewayCoherence, ct);
 
     public Task<IReadOnlyList<GatewayCoherence>> FindCoherenceAsync(string? product, CancellationToken ct) =>
-        SendAsync<IReadOnlyList<GatewayCoherence>>(HttpMethod.Get, product is null ? "v1/coherence" : $"v1/coherence?product={Uri.EscapeDataString(product)}", null, idempotent: true, ct);
+        GetAsync(product is null ? "v1/coherence" : $"v1/coherence?product={Uri.EscapeDataString(product)}", CoordinationJson.Default.IReadOnlyListGatewayCoherence, ct);
 
-    private Task<T> SendAsync<T>(HttpMethod method, string path, object? body, bool idempotent, CancellationToken ct) =>
+    // GETs are all idempotent.
+    private Task<T> GetAsync<T>(string path, JsonTypeInfo<T> answer, CancellationToken ct) =>
+        SendAsync<T>(HttpMethod.Get, path, null, answer, idempotent: true, ct);
+
+    private Task<T> SendAsync<TBody, T>(HttpMethod method, string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> answer, bool idempotent, CancellationToken ct) =>
+        SendAsync(method, path, () => JsonContent.Create(body, bodyType), answer, idempotent, ct);
+
+    // The body is made anew for each attempt: a request and its content are disposed after it is sent.
+    private Task<T> SendAsync<T>(HttpMethod method, string path, Func<HttpContent>? body, JsonTypeInfo<T> answer, bool idempotent, CancellationToken ct) =>
         ExecuteAsync(() =>
         {
             var request = new HttpRequestMessage(method, new Uri(BaseUrl, path));
-            if (body is not null) request.Content = JsonContent.Create(body, body.GetType(), null, CairnJson.Options);
+            if (body is not null) request.Content = body();
             return request;
         }, idempotent, async response =>
         {
             try
             {
-                return await response.Content.ReadFromJsonAsync<T>(CairnJson.Options, ct).ConfigureAwait(false)
+                return await response.Content.ReadFromJsonAsync(answer, ct).ConfigureAwait(false)
                     ?? throw new JsonException("the answer is null");
             }
             catch (JsonException e)
@@ -169,7 +178,7 @@ public sealed class GatewayClient : IGateway, IDisposable
         {
             try
             {
-                error = await response.Content.ReadFromJsonAsync<GatewayError>(CairnJson.Options, ct).ConfigureAwait(false);
+                error = await response.Content.ReadFromJsonAsync(CoordinationJson.Default.GatewayError, ct).ConfigureAwait(false);
             }
             catch (JsonException)
             {

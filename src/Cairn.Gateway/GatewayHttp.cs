@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Cairn.Coordination;
 using Cairn.Coordination.Gateway;
 using Cairn.Core;
@@ -24,31 +25,32 @@ public static class GatewayHttp
         ArgumentNullException.ThrowIfNull(service);
         var log = app.Logger;
 
-        app.MapGet("/v1/whoami", (HttpContext c) => Authenticated(c, service, log, async (g, ct) => await g.WhoAmIAsync(ct)));
+        app.MapGet("/v1/whoami", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.SiteIdentity, async (g, ct) => await g.WhoAmIAsync(ct)));
 
-        app.MapPut("/v1/site/capabilities", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
-            await g.DeclareCapabilitiesAsync(await ReadAsync<SiteCapabilities>(c, ct), ct)));
+        app.MapPut("/v1/site/capabilities", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.Site, async (g, ct) =>
+            await g.DeclareCapabilitiesAsync(await ReadAsync(c, CoordinationJson.Default.SiteCapabilities, ct), ct)));
 
-        app.MapPost("/v1/jobs", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
-            await g.RequestJobAsync(await ReadAsync<JobRequest>(c, ct), ct)));
+        app.MapPost("/v1/jobs", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.JobOffer, async (g, ct) =>
+            await g.RequestJobAsync(await ReadAsync(c, CoordinationJson.Default.JobRequest, ct), ct)));
 
-        app.MapPost("/v1/claims/heartbeat", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
+        app.MapPost("/v1/claims/heartbeat", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.Claim, async (g, ct) =>
         {
-            var body = await ReadAsync<ClaimTokenRequest>(c, ct);
+            var body = await ReadAsync(c, CoordinationJson.Default.ClaimTokenRequest, ct);
             return await g.HeartbeatAsync(body.BuildKey, body.FencingToken, ct);
         }));
 
-        app.MapPost("/v1/claims/release", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
+        app.MapPost("/v1/claims/release", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.ReleaseResponse, async (g, ct) =>
         {
-            var body = await ReadAsync<ClaimTokenRequest>(c, ct);
+            var body = await ReadAsync(c, CoordinationJson.Default.ClaimTokenRequest, ct);
             return new ReleaseResponse(await g.ReleaseAsync(body.BuildKey, body.FencingToken, ct));
         }));
 
-        app.MapPost("/v1/objects/missing", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
-            new MissingObjectsResponse(await g.MissingObjectsAsync((await ReadAsync<MissingObjectsRequest>(c, ct)).Digests ?? [], ct))));
+        app.MapPost("/v1/objects/missing", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.MissingObjectsResponse, async (g, ct) =>
+            new MissingObjectsResponse(await g.MissingObjectsAsync((await ReadAsync(c, CoordinationJson.Default.MissingObjectsRequest, ct)).Digests ?? [], ct))));
 
-        app.MapPut("/v1/objects/{digest}", (HttpContext c, string digest) => Authenticated(c, service, log, async (g, ct) =>
+        app.MapPut("/v1/objects/{digest}", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
         {
+            var digest = RouteValue(c, "digest");
             if (!Digest.TryParse(digest, out var d))
             {
                 throw new CairnException(ErrorCode.Usage, $"'{digest}' is not an object digest", "PUT /v1/objects/<64 lowercase hex digits>");
@@ -56,44 +58,54 @@ public static class GatewayHttp
 
             var content = await ReadObjectAsync(c, service, d, ct);
             await g.PutObjectAsync(d, content, ct);
-            return (object?)null;
         }));
 
-        app.MapPost("/v1/commits", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
-            await g.CommitAsync(await ReadAsync<ProductCommit>(c, ct), ct)));
+        app.MapPost("/v1/commits", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.CommitOutcome, async (g, ct) =>
+            await g.CommitAsync(await ReadAsync(c, CoordinationJson.Default.ProductCommit, ct), ct)));
 
-        app.MapPost("/v1/failures", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
+        app.MapPost("/v1/failures", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.BuildResult, async (g, ct) =>
         {
-            var body = await ReadAsync<FailureReport>(c, ct);
+            var body = await ReadAsync(c, CoordinationJson.Default.FailureReport, ct);
             return await g.ReportFailureAsync(body.Result, body.FencingToken, ct);
         }));
 
         // Coherence reports are public: anyone deciding whether to trust a product may read why it was (not) promoted.
-        app.MapGet("/v1/coherence/{buildKey}", (HttpContext c, string buildKey) => Respond(c, log, async ct => await service.GetCoherenceAsync(buildKey, ct)));
+        app.MapGet("/v1/coherence/{buildKey}", (HttpContext c) =>
+            Respond(c, log, CoordinationJson.Default.GatewayCoherence, async ct => await service.GetCoherenceAsync(RouteValue(c, "buildKey"), ct)));
 
         app.MapGet("/v1/coherence", (HttpContext c) =>
-            Respond(c, log, async ct => await service.FindCoherenceAsync(c.Request.Query.TryGetValue("product", out var p) && p.Count > 0 ? p[0] : null, ct)));
+            Respond(c, log, CoordinationJson.Default.IReadOnlyListGatewayCoherence, async ct => await service.FindCoherenceAsync(c.Request.Query.TryGetValue("product", out var p) && p.Count > 0 ? p[0] : null, ct)));
     }
 
-    private static Task Authenticated<T>(HttpContext context, GatewayService service, ILogger log, Func<IGateway, CancellationToken, Task<T>> call) =>
-        Respond(context, log, async ct =>
-        {
-            string header = context.Request.Headers.Authorization.ToString();
-            if (!header.StartsWith(GatewayProtocol.TokenPrefix, StringComparison.Ordinal))
-            {
-                throw new CairnException(ErrorCode.TokenInvalid, "the request carries no site token",
-                    "send 'Authorization: Bearer cairn_…' (cairn build --token-file FILE does)");
-            }
+    // Handlers are RequestDelegates taking only the HttpContext: a handler with bound parameters is compiled at run
+    // time by reflection, which an ahead-of-time compiled cairn cannot do.
+    private static string RouteValue(HttpContext context, string name) => (string)context.Request.RouteValues[name]!;
 
-            var gateway = await service.AuthenticateAsync(header[GatewayProtocol.TokenPrefix.Length..].Trim(), ct);
-            return await call(gateway, ct);
+    private static Task Authenticated<T>(HttpContext context, GatewayService service, ILogger log, JsonTypeInfo<T> answer, Func<IGateway, CancellationToken, Task<T>> call) =>
+        Respond(context, log, answer, async ct => await call(await AuthenticateAsync(context, service, ct), ct));
+
+    /// <summary>A call answered with 204 No Content.</summary>
+    private static Task Authenticated(HttpContext context, GatewayService service, ILogger log, Func<IGateway, CancellationToken, Task> call) =>
+        Handle(context, log, async ct =>
+        {
+            await call(await AuthenticateAsync(context, service, ct), ct);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
 
-    private static async Task Respond<T>(HttpContext context, ILogger log, Func<CancellationToken, Task<T>> call)
+    private static async Task<IGateway> AuthenticateAsync(HttpContext context, GatewayService service, CancellationToken ct)
     {
-        var ct = context.RequestAborted;
-        context.Response.Headers.CacheControl = "no-store";
-        try
+        string header = context.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith(GatewayProtocol.TokenPrefix, StringComparison.Ordinal))
+        {
+            throw new CairnException(ErrorCode.TokenInvalid, "the request carries no site token",
+                "send 'Authorization: Bearer cairn_…' (cairn build --token-file FILE does)");
+        }
+
+        return await service.AuthenticateAsync(header[GatewayProtocol.TokenPrefix.Length..].Trim(), ct);
+    }
+
+    private static Task Respond<T>(HttpContext context, ILogger log, JsonTypeInfo<T> answer, Func<CancellationToken, Task<T>> call) =>
+        Handle(context, log, async ct =>
         {
             var result = await call(ct);
             if (result is null)
@@ -104,7 +116,17 @@ public static class GatewayHttp
 
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.ContentType = JsonContentType;
-            await JsonSerializer.SerializeAsync(context.Response.Body, result, CairnJson.Options, ct);
+            await JsonSerializer.SerializeAsync(context.Response.Body, result, answer, ct);
+        });
+
+    /// <summary>Runs a call, turning its failure into a <see cref="GatewayError"/> answer.</summary>
+    private static async Task Handle(HttpContext context, ILogger log, Func<CancellationToken, Task> call)
+    {
+        var ct = context.RequestAborted;
+        context.Response.Headers.CacheControl = "no-store";
+        try
+        {
+            await call(ct);
         }
         catch (CairnException e)
         {
@@ -136,7 +158,7 @@ public static class GatewayHttp
         context.Response.Headers.CacheControl = "no-store";
         context.Response.StatusCode = status;
         context.Response.ContentType = JsonContentType;
-        await JsonSerializer.SerializeAsync(context.Response.Body, new GatewayError(ErrorCodes.Name(code), code.ToString(), message, hint), CairnJson.Options);
+        await JsonSerializer.SerializeAsync(context.Response.Body, new GatewayError(ErrorCodes.Name(code), code.ToString(), message, hint), CoordinationJson.Default.GatewayError);
     }
 
     /// <summary>The HTTP status of each error (docs/format/gateway-api.md, "Errors").</summary>
@@ -155,7 +177,7 @@ public static class GatewayHttp
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    private static async Task<T> ReadAsync<T>(HttpContext context, CancellationToken ct)
+    private static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> body, CancellationToken ct)
         where T : class
     {
         if (context.Request.ContentType is not { } type || !type.StartsWith(JsonContentType, StringComparison.OrdinalIgnoreCase))
@@ -166,7 +188,7 @@ public static class GatewayHttp
 
         try
         {
-            return await JsonSerializer.DeserializeAsync<T>(context.Request.Body, CairnJson.Options, ct)
+            return await JsonSerializer.DeserializeAsync(context.Request.Body, body, ct)
                 ?? throw new JsonException("the body is null");
         }
         catch (JsonException e)

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Cairn.Build.Recipes;
 using Cairn.Core;
 using Cairn.Repository;
@@ -34,6 +35,7 @@ public sealed record JobContext(Recipe Recipe, string Platform, Digest BuildKey,
     public string ProductPath => $"{Platform}/{Recipe.Name}/{Recipe.Version}";
 }
 
+[JsonConverter(typeof(CamelCaseEnumConverter<JobAction>))]
 public enum JobAction
 {
     /// <summary>Build and publish it.</summary>
@@ -47,6 +49,7 @@ public enum JobAction
 }
 
 /// <summary>How a package ended for this site, as the summary and <c>--json</c> show it.</summary>
+[JsonConverter(typeof(CamelCaseEnumConverter<JobOutcome>))]
 public enum JobOutcome
 {
     Built,

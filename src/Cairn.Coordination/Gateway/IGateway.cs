@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Cairn.Core;
 
 namespace Cairn.Coordination.Gateway;
@@ -58,6 +59,7 @@ public interface IGateway
 /// <param name="Requirements">What the building site must have; null: only the platform must match.</param>
 public sealed record JobRequest(string BuildKey, string Product, JobRequirements? Requirements, TimeSpan ClaimTtl);
 
+[JsonConverter(typeof(CamelCaseEnumConverter<JobOfferKind>))]
 public enum JobOfferKind
 {
     /// <summary>Claimed: build it, heartbeat, then commit with <see cref="JobOffer.Claim"/>'s fencing token.</summary>
@@ -77,6 +79,7 @@ public enum JobOfferKind
 /// <param name="PublishedRoot">Done and Confirm: the published product's root.</param>
 public sealed record JobOffer(JobOfferKind Kind, Claim? Claim, Digest? PublishedRoot, string Reason);
 
+[JsonConverter(typeof(CamelCaseEnumConverter<CommitMode>))]
 public enum CommitMode
 {
     /// <summary>Publish the product in a new signed revision.</summary>

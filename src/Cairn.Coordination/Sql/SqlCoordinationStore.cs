@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Cairn.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -23,8 +24,6 @@ public enum StoreLock
 public abstract class SqlCoordinationStore : ICoordinationStore
 {
     private const int MaxAttempts = 8;
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     protected SqlCoordinationStore(TimeProvider time, ILogger? logger)
     {
@@ -161,9 +160,9 @@ public abstract class SqlCoordinationStore : ICoordinationStore
 
     private static Digest? NullableDigest(DbDataReader r, int i) => r.IsDBNull(i) ? null : Digest.Parse(r.GetString(i));
 
-    private static string ToJson<T>(T value) => JsonSerializer.Serialize(value, Json);
+    private static string ToJson<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.Serialize(value, type);
 
-    private static T FromJson<T>(string json) => JsonSerializer.Deserialize<T>(json, Json)!;
+    private static T FromJson<T>(string json, JsonTypeInfo<T> type) => JsonSerializer.Deserialize(json, type)!;
 
     // ---- migrations
 
@@ -230,7 +229,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
 
     private static Site MapSite(DbDataReader r) => new(
         r.GetString(0),
-        new SiteCapabilities(r.GetString(1), NullableString(r, 2), FromJson<List<string>>(r.GetString(3))),
+        new SiteCapabilities(r.GetString(1), NullableString(r, 2), FromJson(r.GetString(3), StoredJson.Default.IReadOnlyListString)),
         At(r.GetInt64(4)),
         At(r.GetInt64(5)));
 
@@ -253,7 +252,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
             await ExecuteAsync(c, tx,
                 $"INSERT INTO sites ({SiteColumns}) VALUES (@name, @platform, @environment, @labels, @now, @now) " +
                 "ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, environment = excluded.environment, labels = excluded.labels, updated_at = excluded.updated_at",
-                ct, ("@name", name), ("@platform", capabilities.Platform), ("@environment", capabilities.Environment), ("@labels", ToJson(labels)), ("@now", Now()));
+                ct, ("@name", name), ("@platform", capabilities.Platform), ("@environment", capabilities.Environment), ("@labels", ToJson(labels, StoredJson.Default.IReadOnlyListString)), ("@now", Now()));
             return (await FindSiteAsync(c, tx, name, ct))!;
         }, ct);
     }
@@ -280,7 +279,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
             var now = Now();
             await ExecuteAsync(c, tx,
                 "INSERT INTO site_tokens (id, site, token_hash, path_prefixes, channels, created_at) VALUES (@id, @site, @hash, @paths, @channels, @now)",
-                ct, ("@id", id), ("@site", site), ("@hash", SiteTokens.Hash(token)), ("@paths", ToJson(normalized.PathPrefixes)), ("@channels", ToJson(normalized.Channels)), ("@now", now));
+                ct, ("@id", id), ("@site", site), ("@hash", SiteTokens.Hash(token)), ("@paths", ToJson(normalized.PathPrefixes, StoredJson.Default.IReadOnlyListString)), ("@channels", ToJson(normalized.Channels, StoredJson.Default.IReadOnlyListString)), ("@now", now));
             return new IssuedToken(id, token, site, normalized, At(now));
         }, ct);
     }
@@ -304,7 +303,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
                 "ask the gateway's operator for a new token and replace the token file");
         }
 
-        return new SiteIdentity(row.Site, id, new TokenScope(FromJson<List<string>>(row.Paths), FromJson<List<string>>(row.Channels)));
+        return new SiteIdentity(row.Site, id, new TokenScope(FromJson(row.Paths, StoredJson.Default.IReadOnlyListString), FromJson(row.Channels, StoredJson.Default.IReadOnlyListString)));
     }
 
     public Task<bool> RevokeTokenAsync(string tokenId, CancellationToken ct) =>
@@ -315,7 +314,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
         ReadAsync<IReadOnlyList<TokenInfo>>(async c => await QueryAsync(c, null,
             "SELECT id, site, path_prefixes, channels, created_at, revoked_at FROM site_tokens WHERE site = @site ORDER BY created_at, id",
             r => new TokenInfo(r.GetString(0), r.GetString(1),
-                new TokenScope(FromJson<List<string>>(r.GetString(2)), FromJson<List<string>>(r.GetString(3))),
+                new TokenScope(FromJson(r.GetString(2), StoredJson.Default.IReadOnlyListString), FromJson(r.GetString(3), StoredJson.Default.IReadOnlyListString)),
                 At(r.GetInt64(4)), NullableLong(r, 5) is { } v ? At(v) : null), ct, ("@site", site)), ct);
 
     // ---- claims
@@ -447,7 +446,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
     private const string LeaseColumns = "id, site, paths, acquired_at, expires_at, released_at";
 
     private static (Lease Lease, long? ReleasedAt) MapLease(DbDataReader r) =>
-        (new Lease(r.GetInt64(0), r.GetString(1), FromJson<List<string>>(r.GetString(2)), At(r.GetInt64(3)), At(r.GetInt64(4))), NullableLong(r, 5));
+        (new Lease(r.GetInt64(0), r.GetString(1), FromJson(r.GetString(2), StoredJson.Default.IReadOnlyListString), At(r.GetInt64(3)), At(r.GetInt64(4))), NullableLong(r, 5));
 
     private static List<string> NormalizePaths(IEnumerable<string> paths)
     {
@@ -480,7 +479,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
             var id = await NextFencingTokenAsync(c, tx, ct);
             var expires = now + (long)ttl.TotalMilliseconds;
             await ExecuteAsync(c, tx, $"INSERT INTO leases ({LeaseColumns}) VALUES (@id, @site, @paths, @now, @expires, NULL)",
-                ct, ("@id", id), ("@site", site), ("@paths", ToJson(wanted)), ("@now", now), ("@expires", expires));
+                ct, ("@id", id), ("@site", site), ("@paths", ToJson(wanted, StoredJson.Default.IReadOnlyListString)), ("@now", now), ("@expires", expires));
             return new LeaseResult(true, new Lease(id, site, wanted, At(now), At(expires)), []);
         }, ct);
     }
@@ -551,7 +550,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
     private static CommitRecord MapCommit(DbDataReader r) => new(
         r.GetInt64(0),
         new CommitRequest(r.GetString(1), NullableString(r, 2), r.GetInt64(3), NullableString(r, 4), NullableLong(r, 5),
-            FromJson<List<string>>(r.GetString(6)), NullableString(r, 7), r.GetInt64(8), NullableDigest(r, 9), r.GetString(10)),
+            FromJson(r.GetString(6), StoredJson.Default.IReadOnlyListString), NullableString(r, 7), r.GetInt64(8), NullableDigest(r, 9), r.GetString(10)),
         At(r.GetInt64(11)));
 
     public Task<CommitRecord> RecordCommitAsync(CommitRequest commit, CancellationToken ct)
@@ -567,7 +566,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
                 "VALUES (@site, @token, @lease, @key, @fencing, @paths, @channel, @revision, @root, @message, @now) RETURNING id",
                 r => r.GetInt64(0), ct,
                 ("@site", commit.Site), ("@token", commit.TokenId), ("@lease", commit.LeaseId), ("@key", commit.BuildKey), ("@fencing", commit.FencingToken),
-                ("@paths", ToJson(paths)), ("@channel", commit.Channel), ("@revision", commit.Revision), ("@root", commit.Root?.ToString()),
+                ("@paths", ToJson(paths, StoredJson.Default.IReadOnlyListString)), ("@channel", commit.Channel), ("@revision", commit.Revision), ("@root", commit.Root?.ToString()),
                 ("@message", commit.Message), ("@now", now));
             return new CommitRecord(ids[0], commit with { Paths = paths }, At(now));
         }, ct);
@@ -584,7 +583,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
 
     private static BuildResult MapResult(DbDataReader r) =>
         new(r.GetString(0), r.GetString(1), r.GetString(2), NullableDigest(r, 3),
-            new CheckOutcome((int)r.GetInt64(4), (int)r.GetInt64(5), (int)r.GetInt64(6), NullableString(r, 7) is { } t ? FromJson<List<TestCaseResult>>(t) : null),
+            new CheckOutcome((int)r.GetInt64(4), (int)r.GetInt64(5), (int)r.GetInt64(6), NullableString(r, 7) is { } t ? FromJson(t, StoredJson.Default.IReadOnlyListTestCaseResult) : null),
             r.GetString(8), TimeSpan.FromMilliseconds(r.GetInt64(9)), NullableString(r, 10))
         {
             RecordedAt = At(r.GetInt64(11)),
@@ -608,7 +607,7 @@ public abstract class SqlCoordinationStore : ICoordinationStore
                 "duration_ms = excluded.duration_ms, log_link = excluded.log_link, recorded_at = excluded.recorded_at",
                 ct, ("@key", result.BuildKey), ("@site", result.Site), ("@product", result.Product), ("@root", result.OutputRoot?.ToString()),
                 ("@passed", (long)result.Checks.Passed), ("@failed", (long)result.Checks.Failed), ("@skipped", (long)result.Checks.Skipped),
-                ("@tests", result.Checks.Tests is null ? null : ToJson(result.Checks.Tests)), ("@environment", result.Environment),
+                ("@tests", result.Checks.Tests is null ? null : ToJson(result.Checks.Tests, StoredJson.Default.IReadOnlyListTestCaseResult)), ("@environment", result.Environment),
                 ("@duration", (long)result.Duration.TotalMilliseconds), ("@log", result.LogLink), ("@now", now));
             return result with { RecordedAt = At(now) };
         }, ct);
