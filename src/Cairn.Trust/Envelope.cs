@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Cairn.Core;
 using NSec.Cryptography;
 
@@ -27,9 +28,9 @@ public sealed record Envelope(string PayloadType, string Payload, IReadOnlyList<
         return [.. header, .. payload];
     }
 
-    public static Envelope Create<T>(string payloadType, T statement, KeyPair signer)
+    public static Envelope Create<T>(string payloadType, T statement, JsonTypeInfo<T> type, KeyPair signer)
     {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(statement, CairnJson.Options);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(statement, type);
         var sig = SignatureAlgorithm.Ed25519.Sign(signer.Private, SignedBytes(payloadType, payload));
         return new Envelope(payloadType, Convert.ToBase64String(payload), [new EnvelopeSignature(signer.KeyId, Convert.ToBase64String(sig))]);
     }
@@ -59,8 +60,8 @@ public sealed record Envelope(string PayloadType, string Payload, IReadOnlyList<
     }
 
     /// <summary>The statement, read only after <see cref="IsSignedBy"/> held.</summary>
-    public T Read<T>(string what) =>
-        JsonSerializer.Deserialize<T>(Convert.FromBase64String(Payload), CairnJson.Options)
+    public T Read<T>(JsonTypeInfo<T> type, string what) =>
+        JsonSerializer.Deserialize(Convert.FromBase64String(Payload), type)
         ?? throw new CairnException(ErrorCode.TrustSignatureInvalid, $"{what}: empty statement", "the signature file is damaged");
 
     internal static byte[]? TryBase64(string? text)

@@ -1,9 +1,11 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Cairn.Core;
 using NSec.Cryptography;
 
 namespace Cairn.Trust;
 
+[JsonConverter(typeof(CamelCaseEnumConverter<KeyKind>))]
 public enum KeyKind
 {
     Root,
@@ -73,7 +75,7 @@ public static class Keys
         var file = new PrivateKeyFile(1, pair.Kind, "ed25519", pair.KeyId, Encode(pair.Public),
             Convert.ToBase64String(pair.Private.Export(KeyBlobFormat.RawPrivateKey)), certificate ?? pair.Certificate,
             root is null ? pair.RootPublicKey : Encode(root));
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(file, CairnJson.Indented);
+        var bytes = CairnJson.SerializeIndented(file, TrustJson.Default.PrivateKeyFile);
         var tmp = path + ".tmp";
         File.Delete(tmp);
         using (var stream = new FileStream(tmp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = PrivateMode }))
@@ -86,14 +88,14 @@ public static class Keys
     }
 
     public static void WritePublic(PublicKey key, KeyKind kind, string path) =>
-        File.WriteAllBytes(path, JsonSerializer.SerializeToUtf8Bytes(new PublicKeyFile(1, kind, "ed25519", Fingerprint(key), Encode(key)), CairnJson.Indented));
+        File.WriteAllBytes(path, CairnJson.SerializeIndented(new PublicKeyFile(1, kind, "ed25519", Fingerprint(key), Encode(key)), TrustJson.Default.PublicKeyFile));
 
     public static KeyPair ReadPrivate(string path, KeyKind? expected = null)
     {
         PrivateKeyFile? file;
         try
         {
-            file = JsonSerializer.Deserialize<PrivateKeyFile>(File.ReadAllBytes(path), CairnJson.Options);
+            file = JsonSerializer.Deserialize(File.ReadAllBytes(path), TrustJson.Default.PrivateKeyFile);
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
         {
@@ -130,7 +132,7 @@ public static class Keys
         PublicKeyFile? file;
         try
         {
-            file = JsonSerializer.Deserialize<PublicKeyFile>(File.ReadAllBytes(path), CairnJson.Options);
+            file = JsonSerializer.Deserialize(File.ReadAllBytes(path), TrustJson.Default.PublicKeyFile);
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
         {
@@ -148,7 +150,7 @@ public static class Keys
     {
         if (root.Kind != KeyKind.Root) throw new CairnException(ErrorCode.TrustKeyInvalid, "only a root key certifies publishing keys", "give --root ROOT_KEY");
         return Envelope.Create(Envelope.CertificateType,
-            new PublishingCertificate(1, Fingerprint(publishing), Encode(publishing), name, notBefore, expires, repositories), root);
+            new PublishingCertificate(1, Fingerprint(publishing), Encode(publishing), name, notBefore, expires, repositories), TrustJson.Default.PublishingCertificate, root);
     }
 
     /// <summary>A revocation list adding <paramref name="keyIds"/> to <paramref name="previous"/>, with the next serial.</summary>
@@ -157,7 +159,7 @@ public static class Keys
         if (root.Kind != KeyKind.Root) throw new CairnException(ErrorCode.TrustKeyInvalid, "only a root key signs revocations", "give --root ROOT_KEY");
         var revoked = (previous?.Revoked ?? []).ToList();
         foreach (var id in keyIds.Where(id => revoked.All(r => r.KeyId != id))) revoked.Add(new RevokedKey(id, now, reason));
-        return Envelope.Create(Envelope.RevocationsType, new RevocationList(1, (previous?.Serial ?? 0) + 1, now, revoked), root);
+        return Envelope.Create(Envelope.RevocationsType, new RevocationList(1, (previous?.Serial ?? 0) + 1, now, revoked), TrustJson.Default.RevocationList, root);
     }
 
     /// <summary>Reads a revocation list checked against the root; null when it is not signed by it.</summary>
@@ -165,9 +167,9 @@ public static class Keys
     {
         try
         {
-            var env = JsonSerializer.Deserialize<Envelope>(bytes, CairnJson.Options);
+            var env = JsonSerializer.Deserialize(bytes, TrustJson.Default.Envelope);
             if (env is null || env.PayloadType != Envelope.RevocationsType || !env.IsSignedBy(root)) return null;
-            return env.Read<RevocationList>("revocation list");
+            return env.Read(TrustJson.Default.RevocationList, "revocation list");
         }
         catch (JsonException)
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Cairn.Core;
 using Cairn.Repository;
 using NSec.Cryptography;
@@ -50,7 +49,7 @@ public sealed class ManifestSigner : IManifestSigner, IDisposable
 
     internal static PublishingCertificate ReadCertificate(Envelope env) =>
         env.PayloadType == Envelope.CertificateType
-            ? env.Read<PublishingCertificate>("certificate")
+            ? env.Read(TrustJson.Default.PublishingCertificate, "certificate")
             : throw new CairnException(ErrorCode.TrustKeyInvalid, "the key's certificate is not a publishing certificate", "certify the key again");
 
     public byte[] Sign(byte[] manifestBytes, Manifest manifest)
@@ -66,8 +65,8 @@ public sealed class ManifestSigner : IManifestSigner, IDisposable
         var expires = now + Lifetime;
         if (expires > Certificate.Expires) expires = Certificate.Expires;
         var statement = new ManifestStatement(1, manifest.Repository, manifest.Revision, now, expires, manifestBytes.Length, Envelope.Sha256Hex(manifestBytes));
-        var file = new SignatureFile(1, Envelope.Create(Envelope.ManifestType, statement, _key), _key.Certificate!, Keys.Encode(_root));
-        return JsonSerializer.SerializeToUtf8Bytes(file, CairnJson.Options);
+        var file = new SignatureFile(1, Envelope.Create(Envelope.ManifestType, statement, TrustJson.Default.ManifestStatement, _key), _key.Certificate!, Keys.Encode(_root));
+        return CairnJson.Serialize(file, TrustJson.Default.SignatureFile);
     }
 
     public void Dispose() => _key.Dispose();

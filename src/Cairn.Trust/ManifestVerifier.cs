@@ -67,7 +67,7 @@ public sealed class ManifestVerifier : IManifestVerifier
         SignatureFile? file;
         try
         {
-            file = JsonSerializer.Deserialize<SignatureFile>(envelope, CairnJson.Options);
+            file = JsonSerializer.Deserialize(envelope, TrustJson.Default.SignatureFile);
         }
         catch (JsonException e)
         {
@@ -85,7 +85,7 @@ public sealed class ManifestVerifier : IManifestVerifier
                 "the server's data is forged, or the repository changed roots: check --trust / CAIRN_TRUST with the publisher");
         }
 
-        var cert = file.Certificate.Read<PublishingCertificate>("certificate");
+        var cert = file.Certificate.Read(TrustJson.Default.PublishingCertificate, "certificate");
         if (RevokedKeys().FirstOrDefault(r => r.KeyId == cert.KeyId) is { } revoked)
         {
             throw new CairnException(ErrorCode.TrustKeyRevoked, $"'{where}' is signed by publishing key {cert.KeyId} ('{cert.Name}'), revoked at {revoked.At:u}{(revoked.Reason is null ? "" : $" ({revoked.Reason})")}",
@@ -106,7 +106,7 @@ public sealed class ManifestVerifier : IManifestVerifier
             throw Bad(where, "bad signature");
         }
 
-        var s = file.Statement.Read<ManifestStatement>("manifest signature");
+        var s = file.Statement.Read(TrustJson.Default.ManifestStatement, "manifest signature");
         if (s.Repository != repository)
         {
             throw new CairnException(ErrorCode.TrustWrongRepository, $"'{where}' is the signed manifest of repository '{s.Repository}', not '{repository}'",
@@ -162,7 +162,7 @@ public sealed class ManifestVerifier : IManifestVerifier
                 "the server's copy is forged or damaged; use another server");
         }
 
-        var m = CairnJson.Deserialize<Manifest>(manifestBytes, $"manifest '{where}'");
+        var m = CairnJson.Deserialize(manifestBytes, CoreJson.Default.Manifest, $"manifest '{where}'");
         if (m.Repository != statement.Repository || m.Revision != statement.Revision)
         {
             throw new CairnException(ErrorCode.TrustManifestMismatch, $"'{where}' says repository '{m.Repository}' revision {m.Revision}, signed as '{statement.Repository}' revision {statement.Revision}",
@@ -271,7 +271,7 @@ public sealed class ManifestVerifier : IManifestVerifier
             _repository = repository;
             var path = StatePath(repository);
             if (!File.Exists(path)) return null;
-            var state = JsonSerializer.Deserialize<TrustState>(File.ReadAllBytes(path), CairnJson.Options);
+            var state = JsonSerializer.Deserialize(File.ReadAllBytes(path), TrustJson.Default.TrustState);
             return state;
         }
     }
@@ -281,7 +281,7 @@ public sealed class ManifestVerifier : IManifestVerifier
         var path = StatePath(state.Repository);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var tmp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(tmp, JsonSerializer.SerializeToUtf8Bytes(state, CairnJson.Indented));
+        File.WriteAllBytes(tmp, CairnJson.SerializeIndented(state, TrustJson.Default.TrustState));
         File.Move(tmp, path, overwrite: true);
     }
 }

@@ -31,10 +31,10 @@ public sealed class AttackTests : IDisposable
         var repo = await _w.CreateRepositoryAsync("repo");
         await using var server = await CraftedServer.StartAsync(repo);
         // The attacker re-states the manifest (another length and hash) under the old signature.
-        var file = JsonSerializer.Deserialize<SignatureFile>(File.ReadAllBytes(Path.Combine(repo, "manifest.sig")), CairnJson.Options)!;
-        var statement = file.Statement.Read<ManifestStatement>("s") with { Revision = 99 };
-        var forged = file with { Statement = file.Statement with { Payload = Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(statement, CairnJson.Options)) } };
-        server.Serve("manifest.sig", JsonSerializer.SerializeToUtf8Bytes(forged, CairnJson.Options));
+        var file = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(repo, "manifest.sig")), TrustJson.Default.SignatureFile)!;
+        var statement = file.Statement.Read(TrustJson.Default.ManifestStatement, "s") with { Revision = 99 };
+        var forged = file with { Statement = file.Statement with { Payload = Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(statement, TrustJson.Default.ManifestStatement)) } };
+        server.Serve("manifest.sig", JsonSerializer.SerializeToUtf8Bytes(forged, TrustJson.Default.SignatureFile));
         await _w.RefusedAsync(server.Url, ErrorCode.TrustSignatureInvalid);
         Assert.False(server.WasRequested("manifest.json"));
     }
@@ -155,11 +155,11 @@ public sealed class AttackTests : IDisposable
         Assert.True(rev.ExitCode == 0, rev.ToString());
 
         // The thief signs a huge revision far ahead; the mirror serves it.
-        var huge = CairnJson.Deserialize<Manifest>(File.ReadAllBytes(Path.Combine(repo, "manifest.json")), "m") with
+        var huge = CairnJson.Deserialize(File.ReadAllBytes(Path.Combine(repo, "manifest.json")), CoreJson.Default.Manifest, "m") with
         {
             Revision = 1_000_000, Message = new string('x', 8 << 20),
         };
-        var bytes = CairnJson.Serialize(huge);
+        var bytes = CairnJson.Serialize(huge, CoreJson.Default.Manifest);
         using (var signer = TrustWorld.Signer(stolen)) server.Serve("manifest.sig", signer.Sign(bytes, huge));
         server.Serve("manifest.json", bytes);
         server.Requests.Clear();

@@ -82,12 +82,12 @@ public sealed class CliTrustTests : IDisposable
         string[] list = ["--repo", serve.Url, "--trust", _dir.Sub("root.key.pub"), "list"];
         await Exec.CairnOkAsync(Env, list);
         // Ten days on, the 7-day signature has expired: a frozen server cannot keep clients on its old state.
-        var later = await Exec.RunAsync(["/usr/bin/faketime", "+10 days", Exec.DotnetHost, Exec.CairnDll, .. list], Env);
+        var later = await Exec.RunAsync(["/usr/bin/faketime", "+10 days", .. CairnUnderTest.Command, .. list], Env);
         Assert.True(later.ExitCode == 4 && later.Stderr.Contains("CAIRN-E1002", StringComparison.Ordinal), later.ToString());
         // The publisher re-signs the same revision (as cron would, here also ten days on); clients accept it again.
-        var resign = await Exec.RunAsync(["/usr/bin/faketime", "+10 days", Exec.DotnetHost, Exec.CairnDll, "--repo", repo, "--signing-key", _dir.Sub("pub.key"), "key", "resign"], Env);
+        var resign = await Exec.RunAsync(["/usr/bin/faketime", "+10 days", .. CairnUnderTest.Command, "--repo", repo, "--signing-key", _dir.Sub("pub.key"), "key", "resign"], Env);
         Assert.True(resign.ExitCode == 0, resign.ToString());
-        var renewed = await Exec.RunAsync(["/usr/bin/faketime", "+10 days", Exec.DotnetHost, Exec.CairnDll, .. list], Env);
+        var renewed = await Exec.RunAsync(["/usr/bin/faketime", "+10 days", .. CairnUnderTest.Command, .. list], Env);
         Assert.True(renewed.ExitCode == 0, renewed.ToString());
     }
 }

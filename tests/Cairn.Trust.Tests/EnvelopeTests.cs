@@ -21,10 +21,10 @@ public sealed class EnvelopeTests : IDisposable
     {
         using var signer = TrustWorld.Signer(_w.PublishingKey);
         var m = Sample();
-        var file = JsonSerializer.Deserialize<SignatureFile>(signer.Sign(CairnJson.Serialize(m), m), CairnJson.Options)!;
+        var file = JsonSerializer.Deserialize(signer.Sign(CairnJson.Serialize(m, CoreJson.Default.Manifest), m), TrustJson.Default.SignatureFile)!;
         // The root-signed certificate relabelled as a statement: the payload type is part of what was signed.
         var forged = file with { Statement = file.Certificate with { PayloadType = Envelope.ManifestType } };
-        var e = Assert.Throws<CairnException>(() => Verifier().CheckEnvelope(JsonSerializer.SerializeToUtf8Bytes(forged, CairnJson.Options), "trusted", null, "x"));
+        var e = Assert.Throws<CairnException>(() => Verifier().CheckEnvelope(JsonSerializer.SerializeToUtf8Bytes(forged, TrustJson.Default.SignatureFile), "trusted", null, "x"));
         Assert.Equal(ErrorCode.TrustSignatureInvalid, e.Code);
     }
 
@@ -34,7 +34,7 @@ public sealed class EnvelopeTests : IDisposable
         var shortKey = _w.Dir.Sub("short.key");
         _w.NewPublishingKey(shortKey, validFor: TimeSpan.FromDays(30));
         var m = Sample();
-        var bytes = CairnJson.Serialize(m);
+        var bytes = CairnJson.Serialize(m, CoreJson.Default.Manifest);
         byte[] sig;
         using (var signer = TrustWorld.Signer(shortKey)) sig = signer.Sign(bytes, m);
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromDays(31));
@@ -60,7 +60,7 @@ public sealed class EnvelopeTests : IDisposable
         Keys.WritePrivate(key, path, cert, root.Public);
         var m = Sample("beta");
         using var signer = TrustWorld.Signer(path);
-        var e = Assert.Throws<CairnException>(() => Verifier().CheckEnvelope(signer.Sign(CairnJson.Serialize(m), m), "beta", null, "x"));
+        var e = Assert.Throws<CairnException>(() => Verifier().CheckEnvelope(signer.Sign(CairnJson.Serialize(m, CoreJson.Default.Manifest), m), "beta", null, "x"));
         Assert.Equal(ErrorCode.TrustWrongRepository, e.Code);
     }
 
@@ -70,12 +70,12 @@ public sealed class EnvelopeTests : IDisposable
         using var root = Keys.ReadPrivate(_w.RootKey, KeyKind.Root);
         using var other = Keys.Generate(KeyKind.Root);
         var first = Keys.Revoke(root, null, ["ed25519:" + new string('a', 64)], "test", DateTimeOffset.UtcNow);
-        var list = first.Read<RevocationList>("l");
-        var second = Keys.Revoke(root, list, ["ed25519:" + new string('b', 64)], null, DateTimeOffset.UtcNow).Read<RevocationList>("l");
+        var list = first.Read(TrustJson.Default.RevocationList, "l");
+        var second = Keys.Revoke(root, list, ["ed25519:" + new string('b', 64)], null, DateTimeOffset.UtcNow).Read(TrustJson.Default.RevocationList, "l");
         Assert.Equal(2, second.Serial);
         Assert.Equal(2, second.Revoked.Count);
         var forged = Keys.Revoke(other, list, [], null, DateTimeOffset.UtcNow);
-        Assert.Null(Keys.ReadRevocations(JsonSerializer.SerializeToUtf8Bytes(forged, CairnJson.Options), root.Public));
+        Assert.Null(Keys.ReadRevocations(JsonSerializer.SerializeToUtf8Bytes(forged, TrustJson.Default.Envelope), root.Public));
     }
 }
 

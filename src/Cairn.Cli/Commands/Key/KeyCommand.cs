@@ -39,7 +39,7 @@ public static class KeyCommand
             using var pair = Keys.Generate(kind);
             Keys.WritePrivate(pair, path);
             Keys.WritePublic(pair.Public, kind, path + ".pub");
-            ctx.Write(new { kind, keyId = pair.KeyId, privateKey = path, publicKey = path + ".pub" },
+            ctx.Write(new KeyGenerated(kind, pair.KeyId, path, path + ".pub"), TrustJson.Default.KeyGenerated,
                 o => o.WriteLine($"{kind.ToString().ToLowerInvariant()} key {pair.KeyId}\n  private: {path} (0600)\n  public:  {path}.pub"));
             return Task.FromResult(0);
         });
@@ -65,7 +65,7 @@ public static class KeyCommand
             var cert = Keys.Certify(root, publishing.Public, ctx.Parse.GetValue(name) ?? Path.GetFileNameWithoutExtension(path), now, expires,
                 ctx.Parse.GetValue(repositories) ?? []);
             Keys.WritePrivate(publishing, path, cert, root.Public);
-            ctx.Write(new { keyId = publishing.KeyId, root = root.KeyId, expires },
+            ctx.Write(new KeyCertified(publishing.KeyId, root.KeyId, expires), TrustJson.Default.KeyCertified,
                 o => o.WriteLine($"publishing key {publishing.KeyId} certified by root {root.KeyId} until {expires:u}"));
             return Task.FromResult(0);
         });
@@ -94,12 +94,12 @@ public static class KeyCommand
 
             var ids = ctx.Parse.GetValue(keys)!.Select(k => Keys.IsFingerprint(k) ? k : Keys.Fingerprint(Keys.ReadPublic(k))).ToList();
             var list = Keys.Revoke(root, previous, ids, ctx.Parse.GetValue(reason), ctx.Time.GetUtcNow());
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(list, CairnJson.Indented);
+            var bytes = CairnJson.SerializeIndented(list, TrustJson.Default.Envelope);
             var tmp = path + ".tmp";
             File.WriteAllBytes(tmp, bytes);
             File.Move(tmp, path, overwrite: true);
-            var serial = list.Read<RevocationList>("revocation list").Serial;
-            ctx.Write(new { path, serial, revoked = ids }, o => o.WriteLine($"revoked {string.Join(", ", ids)}: {path} (serial {serial})"));
+            var serial = list.Read(TrustJson.Default.RevocationList, "revocation list").Serial;
+            ctx.Write(new KeysRevoked(path, serial, ids), TrustJson.Default.KeysRevoked, o => o.WriteLine($"revoked {string.Join(", ", ids)}: {path} (serial {serial})"));
             return Task.FromResult(0);
         });
         return command;
@@ -121,7 +121,7 @@ public static class KeyCommand
                 ?? throw new CairnException(ErrorCode.Usage, $"the repository at {ctx.RepositoryPath} cannot be signed here", "pass --repo DIR or --repo s3://…");
             var manifest = await store.ResignHeadAsync(signer, ct);
             var expires = ctx.Time.GetUtcNow() + signer.Lifetime;
-            ctx.Write(new { revision = manifest.Revision, keyId = signer.Certificate.KeyId },
+            ctx.Write(new KeyResigned(manifest.Revision, signer.Certificate.KeyId), TrustJson.Default.KeyResigned,
                 o => o.WriteLine($"revision {manifest.Revision} signed by {signer.Certificate.KeyId} ('{signer.Certificate.Name}'), expires by {expires.ToString("u", CultureInfo.InvariantCulture)}"));
             return 0;
         });
@@ -135,10 +135,10 @@ public static class KeyCommand
         command.SetHandler((ctx, ct) =>
         {
             var path = ctx.Parse.GetValue(file)!;
-            var text = JsonSerializer.Deserialize<PrivateKeyFile>(File.ReadAllBytes(path), CairnJson.Options);
+            var text = JsonSerializer.Deserialize(File.ReadAllBytes(path), TrustJson.Default.PrivateKeyFile);
             var id = Keys.Fingerprint(Keys.ReadPublic(path));
-            var cert = text?.Certificate?.Read<PublishingCertificate>("certificate");
-            ctx.Write(new { kind = text?.Kind, keyId = id, certificate = cert }, o =>
+            var cert = text?.Certificate?.Read(TrustJson.Default.PublishingCertificate, "certificate");
+            ctx.Write(new KeyShown(text?.Kind, id, cert), TrustJson.Default.KeyShown, o =>
             {
                 o.WriteLine($"{text?.Kind.ToString().ToLowerInvariant()} key {id}");
                 if (cert is not null) o.WriteLine($"  certified as '{cert.Name}' from {cert.NotBefore:u} to {cert.Expires:u}{(cert.Repositories.Count > 0 ? " for " + string.Join(", ", cert.Repositories) : "")}");
