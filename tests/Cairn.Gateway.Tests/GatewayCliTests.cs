@@ -83,7 +83,7 @@ public sealed class GatewayCliTests
         Assert.Contains("test environment of site-b", text.Stdout, StringComparison.Ordinal);
 
         var json = await Exec.CairnOkAsync("coherence", "linux-x86_64/stamp/1.0", "--gateway", gateway.Url.ToString(), "--json");
-        var reports = JsonSerializer.Deserialize<List<GatewayCoherence>>(json.Stdout, CairnJson.Options)!;
+        var reports = JsonSerializer.Deserialize(json.Stdout, CoordinationJson.Default.IReadOnlyListGatewayCoherence)!;
         var report = Assert.Single(reports);
         Assert.Equal(CoherenceStatus.Disagreement, report.Report.Status);
         Assert.Equal("share/stamp.txt", Assert.Single(Assert.Single(report.Files).Files).Path);

@@ -292,12 +292,12 @@ public abstract class GatewayServiceTests : IAsyncLifetime
 
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(gateway.Url, "v1/jobs"))
         {
-            Content = new StringContent(JsonSerializer.Serialize(SiteWorkspace.Job("k1", "hdf5", "1.14"), CairnJson.Options), System.Text.Encoding.UTF8, "application/json"),
+            Content = new StringContent(JsonSerializer.Serialize(SiteWorkspace.Job("k1", "hdf5", "1.14"), CoordinationJson.Default.JobRequest), System.Text.Encoding.UTF8, "application/json"),
         };
         request.Headers.Authorization = new("Bearer", narrow.Secret);
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        var error = JsonSerializer.Deserialize<GatewayError>(await response.Content.ReadAsStringAsync(), CairnJson.Options)!;
+        var error = JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), CoordinationJson.Default.GatewayError)!;
         Assert.Equal("CAIRN-E0903", error.Code);
         Assert.Equal(nameof(ErrorCode.TokenOutOfScope), error.Name);
         Assert.Contains("linux-x86_64/hdf5/1.14", error.Message, StringComparison.Ordinal);

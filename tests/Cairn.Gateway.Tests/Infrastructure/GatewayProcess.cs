@@ -100,7 +100,7 @@ public sealed partial class GatewayProcess : IAsyncDisposable
 
     private async Task LaunchAsync(int port)
     {
-        var args = new List<string> { Exec.DotnetHost, Exec.CairnDll, "gateway", "--store", Repository, "--db", Database.Url, "--listen", $"http://127.0.0.1:{port}" };
+        List<string> args = [.. CairnUnderTest.Command, "gateway", "--store", Repository, "--db", Database.Url, "--listen", $"http://127.0.0.1:{port}"];
         if (Options.SigningKey is not null) args.AddRange(["--signing-key", Options.SigningKey]);
         args.AddRange(Options.ExtraArguments);
         var bound = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);

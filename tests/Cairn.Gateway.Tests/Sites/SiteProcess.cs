@@ -62,7 +62,7 @@ public sealed class SiteProcess : IAsyncDisposable
         var token = await gateway.TokenFileAsync(name, dir.Path);
         var command = new List<string>();
         if (cpus is not null) command.AddRange(["taskset", "-c", cpus]);
-        command.AddRange([Exec.DotnetHost, Exec.CairnDll, "build", recipes, "--gateway", gateway.Url.AbsoluteUri, "--site", name,
+        command.AddRange([.. CairnUnderTest.Command, "build", recipes, "--gateway", gateway.Url.AbsoluteUri, "--site", name,
             "--token-file", token, "--claim-ttl", claimTtl, "--poll-max", "400ms", "--work", dir.Sub($"work-{name}"), "--json", "--verbose", .. extra ?? []]);
         return new SiteProcess(name, Exec.Start(command));
     }
@@ -98,7 +98,7 @@ public sealed class SiteProcess : IAsyncDisposable
         StackBuildResult? result;
         try
         {
-            result = JsonSerializer.Deserialize<StackBuildResult>(Stdout, CairnJson.Options);
+            result = JsonSerializer.Deserialize(Stdout, BuildJson.Default.StackBuildResult);
         }
         catch (JsonException e)
         {
