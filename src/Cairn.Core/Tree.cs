@@ -3,6 +3,7 @@ using System.Text;
 
 namespace Cairn.Core;
 
+[System.Text.Json.Serialization.JsonConverter(typeof(CamelCaseEnumConverter<EntryKind>))]
 public enum EntryKind : byte
 {
     File = 1,

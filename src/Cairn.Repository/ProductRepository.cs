@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Cairn.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -34,6 +35,7 @@ public sealed record PublishOptions
 /// <summary>A host file stored at <paramref name="Path"/> ('/'-separated) in the repository tree.</summary>
 public sealed record ExtraFile(string Path, string HostFile, bool Executable = false);
 
+[JsonConverter(typeof(CamelCaseEnumConverter<PublishOutcome>))]
 public enum PublishOutcome { Published, Unchanged, Replaced }
 
 public sealed record PublishResult(PublishOutcome Outcome, ProductRecord Product, long Revision, long FilesStored, long BytesRead);
