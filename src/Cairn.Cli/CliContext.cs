@@ -1,5 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
+using System.Text;
+using System.Text.Json.Serialization.Metadata;
 using Cairn.Core;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
@@ -160,12 +161,12 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
 
     public void EndProgress(IProgress<long>? progress) => (progress as TerminalProgress)?.Finish();
 
-    /// <summary>Prints the result as JSON (--json) or as the human text.</summary>
-    public void Write<T>(T result, Action<TextWriter> human)
+    /// <summary>Prints the result as JSON (--json), described by <paramref name="type"/> from <see cref="CliJson"/>, or as the human text.</summary>
+    public void Write<T>(T result, JsonTypeInfo<T> type, Action<TextWriter> human)
     {
         if (Json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(result, CairnJson.Indented));
+            stdout.WriteLine(Encoding.UTF8.GetString(CairnJson.SerializeIndented(result, type)));
         }
         else
         {

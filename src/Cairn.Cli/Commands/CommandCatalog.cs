@@ -66,10 +66,15 @@ public static class CommandCatalog
     {
         if (context.Json)
         {
-            context.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { error = new { code, message, hint } }, CairnJson.Indented));
+            context.Out.WriteLine(System.Text.Encoding.UTF8.GetString(CairnJson.SerializeIndented(new ErrorOutput(new ErrorDetail(code, message, hint)), CliJson.Default.ErrorOutput)));
         }
 
         context.Error.WriteLine($"cairn: error {code}: {message}");
         if (hint is not null) context.Error.WriteLine($"  hint: {hint}");
     }
 }
+
+/// <summary>What a failed command prints with --json: <c>{ "error": { "code", "message", "hint" } }</c> (no hint: left out).</summary>
+public sealed record ErrorOutput(ErrorDetail Error);
+
+public sealed record ErrorDetail(string Code, string Message, string? Hint);

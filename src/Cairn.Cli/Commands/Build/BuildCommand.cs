@@ -52,7 +52,7 @@ public static class BuildCommand
                 var siteResult = await new StackBuilder(session.Reader, new BubblewrapSandbox(), ctx.Time, ctx.Logger)
                     .BuildAsync(session.Options, new ConsoleMonitor(ctx.Error, ctx.Parse.GetValue(GlobalOptions.Verbose), quiet: ctx.Json), ct);
                 if (ctx.Parse.GetValue(junit) is { } siteJunit) WriteJunit(siteResult, siteJunit);
-                ctx.Write(siteResult, o => Summary(o, siteResult));
+                ctx.Write(siteResult, CliJson.Default.StackBuildResult, o => Summary(o, siteResult));
                 return siteResult.Succeeded ? 0 : ErrorCodes.BuildFailedExitCode;
             }
 
@@ -68,7 +68,7 @@ public static class BuildCommand
             var result = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).BuildAsync(options, monitor, ct);
             view?.Dispose();
             if (ctx.Parse.GetValue(junit) is { } junitFile) WriteJunit(result, junitFile);
-            ctx.Write(result, o => Summary(o, result));
+            ctx.Write(result, CliJson.Default.StackBuildResult, o => Summary(o, result));
             return result.Succeeded ? 0 : ErrorCodes.BuildFailedExitCode;
         });
         return command;

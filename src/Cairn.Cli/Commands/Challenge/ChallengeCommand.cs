@@ -49,7 +49,7 @@ public static class ChallengeCommand
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             var monitor = ctx.Json ? null : new Progress(ctx.Error);
             var result = await new Cairn.Build.Challenge(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).RunAsync(target, options, monitor, ct);
-            ctx.Write(result, o => Print(o, result));
+            ctx.Write(result, CliJson.Default.ChallengeResult, o => Print(o, result));
             return result.Reproducible ? 0 : ErrorCodes.NotReproducibleExitCode;
         });
         return command;

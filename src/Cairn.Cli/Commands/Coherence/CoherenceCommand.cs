@@ -35,7 +35,7 @@ public static class CoherenceCommand
             IReadOnlyList<GatewayCoherence> reports = ctx.Parse.GetValue(key) is { } k
                 ? [await client.GetCoherenceAsync(k, ct)]
                 : await client.FindCoherenceAsync(ctx.Parse.GetValue(product), ct);
-            ctx.Write(reports, o =>
+            ctx.Write(reports, CliJson.Default.IReadOnlyListGatewayCoherence, o =>
             {
                 if (reports.Count == 0) o.WriteLine("no results recorded");
                 foreach (var r in reports) Print(o, r);

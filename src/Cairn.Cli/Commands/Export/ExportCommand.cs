@@ -43,10 +43,13 @@ public static class ExportCommand
                 throw;
             }
 
-            ctx.Write(new { output = path, products = records.Select(r => r.PathInRepository), bytes = new FileInfo(path).Length },
+            ctx.Write(new ExportOutput(path, [.. records.Select(r => r.PathInRepository)], new FileInfo(path).Length), CliJson.Default.ExportOutput,
                 o => o.WriteLine($"exported {string.Join(", ", records.Select(r => r.Ref))} to {path} ({Units.Bytes(new FileInfo(path).Length)})"));
             return 0;
         });
         return command;
     }
 }
+
+/// <param name="Products">PLATFORM/NAME/VERSION of each product in the tarball.</param>
+public sealed record ExportOutput(string Output, IReadOnlyList<string> Products, long Bytes);

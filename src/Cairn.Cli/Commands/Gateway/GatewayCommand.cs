@@ -127,7 +127,7 @@ public static class GatewayCommand
             await using var store = await OpenDatabaseAsync(ctx, null, ct);
             var site = await store.RegisterSiteAsync(ctx.Parse.GetValue(name)!,
                 new SiteCapabilities(ctx.Parse.GetValue(platform)!, ctx.Parse.GetValue(environment), ctx.Parse.GetValue(labels) ?? []), ct);
-            ctx.Write(site, o => o.WriteLine($"site {site.Name}: platform {site.Capabilities.Platform}, environment {site.Capabilities.Environment ?? "none"}, labels [{string.Join(", ", site.Capabilities.Labels)}]"));
+            ctx.Write(site, CliJson.Default.Site, o => o.WriteLine($"site {site.Name}: platform {site.Capabilities.Platform}, environment {site.Capabilities.Environment ?? "none"}, labels [{string.Join(", ", site.Capabilities.Labels)}]"));
             return 0;
         });
 
@@ -136,7 +136,7 @@ public static class GatewayCommand
         {
             await using var store = await OpenDatabaseAsync(ctx, null, ct);
             var sites = await store.ListSitesAsync(ct);
-            ctx.Write(sites, o =>
+            ctx.Write(sites, CliJson.Default.IReadOnlyListSite, o =>
             {
                 foreach (var s in sites) o.WriteLine($"{s.Name}\t{s.Capabilities.Platform}\t{s.Capabilities.Environment ?? "-"}\t{string.Join(",", s.Capabilities.Labels)}");
             });
@@ -179,12 +179,12 @@ public static class GatewayCommand
                     f.Write(Encoding.ASCII.GetBytes(token.Secret + "\n"));
                 }
 
-                ctx.Write(new { tokenId = token.TokenId, site = token.Site, scope = token.Scope, file = out_ },
+                ctx.Write(new TokenFileOutput(token.TokenId, token.Site, token.Scope, out_), CliJson.Default.TokenFileOutput,
                     o => o.WriteLine($"token {token.TokenId} for site {token.Site} ({token.Scope}) written to {out_} (0600)"));
             }
             else
             {
-                ctx.Write(new { tokenId = token.TokenId, site = token.Site, scope = token.Scope, token = token.Secret },
+                ctx.Write(new TokenSecretOutput(token.TokenId, token.Site, token.Scope, token.Secret), CliJson.Default.TokenSecretOutput,
                     o =>
                     {
                         o.WriteLine(token.Secret);
@@ -206,7 +206,7 @@ public static class GatewayCommand
                 throw new CairnException(ErrorCode.Usage, $"no live token {tokenId}", "cairn gateway token list SITE shows the tokens and whether they are revoked");
             }
 
-            ctx.Write(new { tokenId, revoked = true }, o => o.WriteLine($"token {tokenId} revoked"));
+            ctx.Write(new TokenRevokedOutput(tokenId, Revoked: true), CliJson.Default.TokenRevokedOutput, o => o.WriteLine($"token {tokenId} revoked"));
             return 0;
         });
 
@@ -216,7 +216,7 @@ public static class GatewayCommand
         {
             await using var store = await OpenDatabaseAsync(ctx, null, ct);
             var tokens = await store.ListTokensAsync(ctx.Parse.GetValue(listSite)!, ct);
-            ctx.Write(tokens, o =>
+            ctx.Write(tokens, CliJson.Default.IReadOnlyListTokenInfo, o =>
             {
                 foreach (var t in tokens)
                 {
@@ -238,9 +238,18 @@ public static class GatewayCommand
             await using var store = await OpenDatabaseAsync(ctx, null, ct);
             var policy = new ChannelPolicy(ctx.Parse.GetValue(channel)!, ctx.Parse.GetValue(k));
             await store.SetChannelPolicyAsync(policy, ct);
-            ctx.Write(policy, o => o.WriteLine($"channel {policy.Channel}: {policy.RequiredAgreeingSites} agreeing site(s)"));
+            ctx.Write(policy, CliJson.Default.ChannelPolicy, o => o.WriteLine($"channel {policy.Channel}: {policy.RequiredAgreeingSites} agreeing site(s)"));
             return 0;
         });
         return new Command("policy", "Channel promotion policies") { set };
     }
 }
+
+/// <summary>cairn gateway token issue --out FILE --json: the secret is in the file, not the output.</summary>
+public sealed record TokenFileOutput(string TokenId, string Site, TokenScope Scope, string File);
+
+/// <summary>cairn gateway token issue --json: the secret, shown once.</summary>
+public sealed record TokenSecretOutput(string TokenId, string Site, TokenScope Scope, string Token);
+
+/// <summary>cairn gateway token revoke --json.</summary>
+public sealed record TokenRevokedOutput(string TokenId, bool Revoked);

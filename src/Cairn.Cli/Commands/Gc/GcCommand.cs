@@ -14,7 +14,7 @@ public static class GcCommand
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             var result = await new GarbageCollector(repo).CollectAsync(ctx.Parse.GetValue(keep), ctx.Parse.GetValue(dryRun), ct);
-            ctx.Write(result, o => o.WriteLine(
+            ctx.Write(result, CliJson.Default.GcResult, o => o.WriteLine(
                 $"{(result.DryRun ? "would remove" : "removed")} {result.RevisionsRemoved.Count} revisions and {result.Objects.ObjectsDeleted} objects ({Units.Bytes(result.Objects.BytesDeleted)}); kept {result.RevisionsKept} revisions, {result.Objects.ObjectsKept} objects"));
             return 0;
         });

@@ -15,7 +15,7 @@ public static class HistoryCommand
             await foreach (var m in repo.Revisions.ListRevisionsAsync(ct)) list.Add(m);
             list.Reverse();
             var head = await repo.HeadAsync(ct);
-            ctx.Write(new { head = head.Revision, revisions = list }, o =>
+            ctx.Write(new HistoryOutput(head.Revision, list), CliJson.Default.HistoryOutput, o =>
             {
                 foreach (var m in list)
                 {
@@ -28,3 +28,6 @@ public static class HistoryCommand
         return command;
     }
 }
+
+/// <summary>cairn history --json: the head revision and the kept revisions, newest first.</summary>
+public sealed record HistoryOutput(long Head, IReadOnlyList<Manifest> Revisions);

@@ -45,7 +45,7 @@ public static class ImportCommand
             };
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             var results = await new Importer(repo).ImportAsync(ctx.Parse.GetValue(file)!, options, ct);
-            ctx.Write(results, o =>
+            ctx.Write(results, CliJson.Default.IReadOnlyListPublishResult, o =>
             {
                 foreach (var r in results)
                 {

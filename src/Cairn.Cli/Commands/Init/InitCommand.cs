@@ -21,17 +21,20 @@ public static class InitCommand
                     TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout)), ct, ctx.Signer());
                 var first = await bucket.HeadAsync(ct);
                 var display = S3Location.Parse(target).Display;
-                ctx.Write(new { path = display, name = first.Repository, platform = bucket.DefaultPlatform, revision = first.Revision },
+                ctx.Write(new InitOutput(display, first.Repository, bucket.DefaultPlatform, first.Revision), CliJson.Default.InitOutput,
                     o => o.WriteLine($"initialised repository '{first.Repository}' at {display} (platform {bucket.DefaultPlatform})"));
                 return 0;
             }
 
             await using var repo = await DirectoryRepository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger, ct, ctx.Signer());
             var head = await repo.HeadAsync(ct);
-            ctx.Write(new { path = Path.GetFullPath(target), name = head.Repository, platform = repo.DefaultPlatform, revision = head.Revision },
+            ctx.Write(new InitOutput(Path.GetFullPath(target), head.Repository, repo.DefaultPlatform, head.Revision), CliJson.Default.InitOutput,
                 o => o.WriteLine($"initialised repository '{head.Repository}' at {Path.GetFullPath(target)} (platform {repo.DefaultPlatform})"));
             return 0;
         });
         return command;
     }
 }
+
+/// <summary>cairn init --json.</summary>
+public sealed record InitOutput(string Path, string Name, string Platform, long Revision);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Cairn.Core;
 
 namespace Cairn.Cli.Commands.List;
 
@@ -23,7 +24,7 @@ public static class ListCommand
             var catalog = await repo.CatalogAsync(manifest, ct);
             var filter = ctx.Parse.GetValue(name);
             var products = catalog.Products.Where(p => filter is null || p.Name == filter).ToList();
-            ctx.Write(new { revision = manifest.Revision, products }, o =>
+            ctx.Write(new ListOutput(manifest.Revision, products), CliJson.Default.ListOutput, o =>
             {
                 foreach (var p in products)
                 {
@@ -35,3 +36,6 @@ public static class ListCommand
         return command;
     }
 }
+
+/// <summary>cairn list --json.</summary>
+public sealed record ListOutput(long Revision, IReadOnlyList<ProductRecord> Products);

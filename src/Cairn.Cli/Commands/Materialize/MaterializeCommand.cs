@@ -63,7 +63,7 @@ public static class MaterializeCommand
             }
 
             ctx.EndProgress(progress);
-            ctx.Write(new { destination = Path.GetFullPath(destination), products = products.Select(p => p.PathInRepository), result, modules = moduleFiles },
+            ctx.Write(new MaterializeOutput(Path.GetFullPath(destination), [.. products.Select(p => p.PathInRepository)], result, moduleFiles), CliJson.Default.MaterializeOutput,
                 o =>
                 {
                     o.WriteLine($"materialized {string.Join(", ", products.Select(p => p.Ref))} into {Path.GetFullPath(destination)}: {result!.Files} files, {Units.Bytes(result.Bytes)} ({result.Linked} linked, {result.Written} written)");
@@ -74,3 +74,7 @@ public static class MaterializeCommand
         return command;
     }
 }
+
+/// <param name="Products">PLATFORM/NAME/VERSION of each product laid out.</param>
+/// <param name="Modules">The modulefiles written (paths under the destination).</param>
+public sealed record MaterializeOutput(string Destination, IReadOnlyList<string> Products, MaterializeResult? Result, IReadOnlyList<string> Modules);

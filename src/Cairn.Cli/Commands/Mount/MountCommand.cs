@@ -73,7 +73,7 @@ public static class MountCommand
             var mount = await FuseMount.MountAsync(repository, target, options, ctx.Logger, ct);
             await using (mount)
             {
-                ctx.Write(new { mountPoint = target, revision = mount.Revision.Revision, root = mount.Revision.Root.ToString(), pid = Environment.ProcessId },
+                ctx.Write(new MountOutput(target, mount.Revision.Revision, mount.Revision.Root.ToString(), Environment.ProcessId), CliJson.Default.MountOutput,
                     o => o.WriteLine($"mounted {ctx.RepositoryPath} revision {mount.Revision.Revision} at {target} (pid {Environment.ProcessId})"));
                 ctx.Out.Flush();
                 try
@@ -110,7 +110,7 @@ public static class MountCommand
         {
             if (MountTable.Find(target) is { FsType: FuseMount.FsType })
             {
-                ctx.Write(new { mountPoint = target, pid = child.Id, log }, o => o.WriteLine($"mounted {ctx.RepositoryPath} at {target} (pid {child.Id}, log {log})"));
+                ctx.Write(new DetachedMountOutput(target, child.Id, log), CliJson.Default.DetachedMountOutput, o => o.WriteLine($"mounted {ctx.RepositoryPath} at {target} (pid {child.Id}, log {log})"));
                 return 0;
             }
 
@@ -128,3 +128,9 @@ public static class MountCommand
         throw new CairnException(ErrorCode.MountFailed, $"the mount at {target} did not appear within 2 minutes", $"see {log}");
     }
 }
+
+/// <summary>cairn mount --foreground --json, once mounted.</summary>
+public sealed record MountOutput(string MountPoint, long Revision, string Root, int Pid);
+
+/// <summary>cairn mount --json, once the detached mount process has mounted.</summary>
+public sealed record DetachedMountOutput(string MountPoint, int Pid, string Log);

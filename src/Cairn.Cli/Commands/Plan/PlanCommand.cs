@@ -26,7 +26,7 @@ public static class PlanCommand
             await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
             options = options with { Dependencies = deps };
             var plan = await new StackBuilder(repo, new BubblewrapSandbox(), ctx.Time, ctx.Logger).PlanAsync(options, ct);
-            ctx.Write(plan, o =>
+            ctx.Write(plan, CliJson.Default.BuildPlan, o =>
             {
                 var width = plan.Packages.Select(p => p.Name.Length + p.Version.Length + 1).DefaultIfEmpty(8).Max();
                 foreach (var p in plan.Packages)

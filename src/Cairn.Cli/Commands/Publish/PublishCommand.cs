@@ -39,7 +39,7 @@ public static class PublishCommand
                 ReplaceReason = ctx.Parse.GetValue(reason),
             }, progress, ct);
             ctx.EndProgress(progress);
-            ctx.Write(result, o => o.WriteLine(result.Outcome switch
+            ctx.Write(result, CliJson.Default.PublishResult, o => o.WriteLine(result.Outcome switch
             {
                 PublishOutcome.Unchanged => $"{productRef} is already published with identical content (revision {result.Revision})",
                 PublishOutcome.Replaced => $"replaced {productRef}: root {result.Product.Root.Abbreviated}, {result.Product.Files} files, {Units.Bytes(result.Product.Size)}, revision {result.Revision}",

@@ -14,7 +14,7 @@ public static class ReplicateCommand
             using var from = IMirrorEndpoint.Open(ctx.Parse.GetValue(source)!, writable: false);
             using var to = IMirrorEndpoint.Open(ctx.Parse.GetValue(destination)!, writable: true);
             var result = await new Replicator(from, to, ctx.Logger).RunAsync(ct);
-            ctx.Write(result, o => o.WriteLine(
+            ctx.Write(result, CliJson.Default.ReplicateResult, o => o.WriteLine(
                 $"{to.Display} at revision {result.Revision}{(result.HeadMoved ? "" : " (head unchanged)")}: copied {result.PacksCopied} packs and {result.RevisionsCopied} revisions ({Units.Bytes(result.BytesCopied)}), {result.PacksPresent} packs already there"));
             return 0;
         });

@@ -12,7 +12,7 @@ public static class RollbackCommand
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             var manifest = await repo.RollbackAsync(ctx.Parse.GetValue(revision), ct);
-            ctx.Write(manifest, o => o.WriteLine($"revision {manifest.Revision}: {manifest.Message}"));
+            ctx.Write(manifest, CliJson.Default.Manifest, o => o.WriteLine($"revision {manifest.Revision}: {manifest.Message}"));
             return 0;
         });
         return command;

@@ -15,12 +15,12 @@ public static class ShowCommand
         {
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             var record = await repo.FindAsync(ProductArguments.Parse(ctx.Parse.GetValue(product)!), ctx.Parse.GetValue(platform), ctx.Parse.GetValue(revision), ct);
-            var files = new List<object>();
+            var files = new List<ShowFile>();
             var lines = new List<string>();
             await foreach (var (path, e) in repo.Trees.WalkAsync(record.Root, ct))
             {
                 var kind = e.Kind switch { EntryKind.Directory => "dir", EntryKind.Symlink => "symlink", _ => "file" };
-                files.Add(new { path, kind, size = e.Kind == EntryKind.Directory ? (long?)null : e.Size, executable = e.Executable, target = e.Target, digest = e.Kind == EntryKind.Symlink ? null : e.Digest.ToString() });
+                files.Add(new ShowFile(path, kind, e.Kind == EntryKind.Directory ? null : e.Size, e.Executable, e.Target, e.Kind == EntryKind.Symlink ? null : e.Digest.ToString()));
                 lines.Add(e.Kind switch
                 {
                     EntryKind.Directory => $"  {"",10}  {path}/",
@@ -29,7 +29,7 @@ public static class ShowCommand
                 });
             }
 
-            ctx.Write(new { product = record, files }, o =>
+            ctx.Write(new ShowOutput(record, files), CliJson.Default.ShowOutput, o =>
             {
                 o.WriteLine($"{record.PathInRepository}");
                 o.WriteLine($"  root:         {record.Root}");
@@ -51,3 +51,11 @@ public static class ShowCommand
         return command;
     }
 }
+
+/// <summary>cairn show --json.</summary>
+public sealed record ShowOutput(ProductRecord Product, IReadOnlyList<ShowFile> Files);
+
+/// <param name="Kind">dir, symlink or file.</param>
+/// <param name="Size">Null (left out) for directories.</param>
+/// <param name="Digest">Null (left out) for symlinks.</param>
+public sealed record ShowFile(string Path, string Kind, long? Size, bool Executable, string? Target, string? Digest);

@@ -17,7 +17,7 @@ public static class TagCommand
             if (tagName is null)
             {
                 var head = await repo.HeadAsync(ct);
-                ctx.Write(head.Tags, o =>
+                ctx.Write(head.Tags, CliJson.Default.IReadOnlyDictionaryStringInt64, o =>
                 {
                     foreach (var (tag, rev) in head.Tags) o.WriteLine($"{tag}\t{rev}");
                 });
@@ -26,7 +26,7 @@ public static class TagCommand
 
             long? target = ctx.Parse.GetValue(delete) ? null : ctx.Parse.GetValue(revision) ?? (await repo.HeadAsync(ct)).Revision;
             var manifest = await repo.TagAsync(tagName, target, ct);
-            ctx.Write(manifest, o => o.WriteLine($"revision {manifest.Revision}: {manifest.Message}"));
+            ctx.Write(manifest, CliJson.Default.Manifest, o => o.WriteLine($"revision {manifest.Revision}: {manifest.Message}"));
             return 0;
         });
         return command;

@@ -16,9 +16,12 @@ public static class UnmountCommand
         {
             var target = Path.GetFullPath(ctx.Parse.GetValue(mountPoint)!);
             await FuseMount.UnmountAsync(target, ct);
-            ctx.Write(new { unmounted = target }, o => o.WriteLine($"unmounted {target}"));
+            ctx.Write(new UnmountOutput(target), CliJson.Default.UnmountOutput, o => o.WriteLine($"unmounted {target}"));
             return 0;
         });
         return command;
     }
 }
+
+/// <summary>cairn unmount --json.</summary>
+public sealed record UnmountOutput(string Unmounted);

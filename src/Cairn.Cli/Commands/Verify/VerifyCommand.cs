@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Serialization;
 using Cairn.Core;
 using Cairn.Repository;
 
@@ -16,14 +17,9 @@ public static class VerifyCommand
             var progress = ctx.Progress("verifying", 0);
             var report = await new Verifier(repo).VerifyAsync(ctx.Parse.GetValue(full), progress, ct);
             ctx.EndProgress(progress);
-            ctx.Write(new
-            {
-                ok = report.Ok,
-                report.Revisions,
-                report.ObjectsChecked,
-                report.BytesChecked,
-                problems = report.Problems.Select(p => new { code = ErrorCodes.Name(p.Code), @object = p.ObjectDigest.ToString(), p.Message, p.Products }),
-            }, o =>
+            var output = new VerifyOutput(report.Ok, report.Revisions, report.ObjectsChecked, report.BytesChecked,
+                [.. report.Problems.Select(p => new VerifyProblemOutput(ErrorCodes.Name(p.Code), p.ObjectDigest.ToString(), p.Message, p.Products))]);
+            ctx.Write(output, CliJson.Default.VerifyOutput, o =>
             {
                 foreach (var p in report.Problems)
                 {
@@ -47,3 +43,10 @@ public static class VerifyCommand
         return command;
     }
 }
+
+/// <summary>cairn verify --json.</summary>
+public sealed record VerifyOutput(bool Ok, long Revisions, long ObjectsChecked, long BytesChecked, IReadOnlyList<VerifyProblemOutput> Problems);
+
+/// <param name="Code">The error code's name (CAIRN-E…).</param>
+/// <param name="ObjectDigest">The bad object's digest, written as "object".</param>
+public sealed record VerifyProblemOutput(string Code, [property: JsonPropertyName("object")] string ObjectDigest, string Message, IReadOnlyList<string> Products);
