@@ -44,8 +44,6 @@ public sealed class TempDir : IDisposable
 /// <summary>Runs cairn (<see cref="CairnUnderTest"/>) and other commands as real processes.</summary>
 public static class Exec
 {
-    public static string DotnetHost { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
-
     public static Process Start(IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo(command[0])

@@ -15,14 +15,7 @@ public sealed record RunResult(string Command, int ExitCode, string Stdout, stri
 /// <summary>Runs cairn and the tools the tests compare it with as real child processes.</summary>
 public static class Exec
 {
-    /// <summary>The CLI built next to the tests by the project reference.</summary>
-    /// <remarks>CAIRN_TEST_CLI points the tests at another build (e.g. an older commit, to see a test catch its bug).</remarks>
-    public static string CairnDll { get; } = Environment.GetEnvironmentVariable("CAIRN_TEST_CLI") is { Length: > 0 } other ? other : Path.Combine(AppContext.BaseDirectory, "cairn.dll");
-
-    /// <summary>The dotnet host running these tests (the SDK exports it), so children use the same runtime.</summary>
-    public static string DotnetHost { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
-
-    public static string[] CairnCommand(params string[] args) => [DotnetHost, CairnDll, .. args];
+    public static string[] CairnCommand(params string[] args) => CairnUnderTest.With(args);
 
     public static Task<RunResult> CairnAsync(string[] args, CancellationToken ct, IReadOnlyDictionary<string, string>? env = null, bool measureMemory = false, string? workingDirectory = null) =>
         RunAsync(CairnCommand(args), ct, env, measureMemory, workingDirectory);
