@@ -5,13 +5,14 @@
 #
 # 1. materialize a product from `cairn serve` over loopback, cold client cache and warm, against materializing it
 #    from the local repository directory (throughput = tree bytes / wall time; median of DIST_RUNS);
-# 2. `cairn replicate http://…` of the repository against `rsync -a` of the same files (cairn.json, manifest,
-#    revisions/, packs/) from an rsync daemon on loopback (rsync:// — both go through a loopback socket);
+# 2. `cairn replicate http://…` of the repository (from cairn serve and from nginx) against `rsync -a` of the same
+#    files (cairn.json, manifest, revisions/, packs/) from an rsync daemon and `rclone sync` from nginx, all on
+#    loopback; every copy is compared with the source's packs;
 # 3. small-object requests/s with wrk (a Range request for one small object in a pack, as clients send them, and
 #    /objects/<digest> which only cairn serve has) against nginx serving the same directory.
 #
 # Knobs: DIST_DIR=/var/tmp/cairn-dist-bench  DIST_MB=150 (tree size)  DIST_RUNS=3  DIST_WRK="-t2 -c32 -d10s"
-#        CAIRN_BIN=path (default: build Release)  DIST_KEEP=1 (keep DIST_DIR)
+#        CAIRN_BIN=path (default: scripts/build-cli.sh, the Native AOT cairn)  DIST_KEEP=1 (keep DIST_DIR)
 #        DIST_ONLY=replicate,materialize,wrk (comma list of parts to run; default all) — e.g. DIST_ONLY=replicate
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,7 +23,7 @@ WRK_ARGS=${DIST_WRK:-"-t2 -c32 -d10s"}
 say() { printf '%s\n' "$*" >&2; }
 want() { [[ -z ${DIST_ONLY:-} || ",$DIST_ONLY," == *",$1,"* ]]; }
 
-for tool in wrk rsync nginx; do
+for tool in wrk rsync nginx rclone; do
   command -v $tool >/dev/null || { say "installing $tool"; apt-get install -y -qq $tool >/dev/null; }
 done
 
@@ -75,7 +76,33 @@ PORT=$(free_port)
 PIDS+=($!); wait_port "$PORT"
 URL="http://127.0.0.1:$PORT"
 
-time_it() { local t0 t1; t0=$(now); "$@" >/dev/null 2>>"$WORK/errors.log"; t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'; }
+# The same repository as plain files from nginx (the static-mirror case; autoindex lets rclone's http remote list it).
+NPORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1; user root;
+pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; default_type application/octet-stream;
+  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy; fastcgi_temp_path $WORK/nginx/fcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+  server { listen 127.0.0.1:$NPORT; root $REPO; autoindex on;
+    location /packs/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
+    location / { } }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+PIDS+=($!); wait_port "$NPORT"
+
+# A failed command must stop the benchmark: a figure from a command that did nothing is worse than none.
+time_it() {
+  local t0 t1; t0=$(now)
+  if ! "$@" >/dev/null 2>>"$WORK/errors.log"; then echo "benchmark: command failed: $* (see $WORK/errors.log)" >&2; tail -5 "$WORK/errors.log" >&2; kill $$; exit 1; fi
+  t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+# The mirror holds exactly the source's packs, byte for byte.
+same_packs() { diff -rq "$REPO/packs" "$1/packs" >/dev/null || { echo "benchmark: $1/packs differs from the source" >&2; kill $$; exit 1; }; }
 
 if want materialize; then
 say "== materialize ($RUNS runs each)"
@@ -92,7 +119,7 @@ fi
 
 REPO_BYTES=$(du -sb "$REPO/packs" | cut -f1)
 if want replicate; then
-say "== replicate vs rsync daemon ($RUNS runs each; load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+say "== replicate vs rsync (daemon) and rclone (from nginx) ($RUNS runs each; load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 RPORT=$(free_port)
 cat >"$WORK/rsyncd.conf" <<CONF
 use chroot = no
@@ -102,46 +129,33 @@ read only = yes
 CONF
 rsync --daemon --no-detach --port "$RPORT" --address 127.0.0.1 --config "$WORK/rsyncd.conf" --log-file "$WORK/rsyncd.log" &
 PIDS+=($!); wait_port "$RPORT"
-rep_t=(); rsync_t=(); rsync_sync_t=(); noop_t=()
+rep_t=(); repn_t=(); rsync_t=(); rclone_t=(); rsync_sync_t=(); noop_t=()
+# The same files a mirror needs (not locks/, tmp/, cache/).
+MIRROR_FILES=(--include='/cairn.json' --include='/manifest.json' --include='/revisions/***' --include='/packs/***' --exclude='*')
+RCLONE_FILES=(--include '/cairn.json' --include '/manifest.json' --include '/revisions/**' --include '/packs/**')
 for r in $(seq "$RUNS"); do
-  # Alternate which runs first, so neither always meets the other's dirty pages being written back.
-  run_replicate() { rep_t+=("$(time_it cairn replicate "$URL" "$WORK/mirror-$r")"); }
-  # The same files a mirror needs (not locks/, tmp/, cache/).
-  run_rsync() { rsync_t+=("$(time_it rsync -a --include='/cairn.json' --include='/manifest.json' --include='/revisions/***' --include='/packs/***' --exclude='*' "rsync://127.0.0.1:$RPORT/repo/" "$WORK/rsync-$r/")"); }
-  sync
-  if (( r % 2 )); then run_replicate; sync; run_rsync; else run_rsync; sync; run_replicate; fi
-  # Up to date already: what the resume check (re-hash of every pack) costs.
+  run_replicate() { rep_t+=("$(time_it cairn replicate "$URL" "$WORK/mirror-$r")"); same_packs "$WORK/mirror-$r"; }
+  run_replicate_nginx() { repn_t+=("$(time_it cairn replicate "http://127.0.0.1:$NPORT" "$WORK/mirror-n-$r")"); same_packs "$WORK/mirror-n-$r"; }
+  run_rsync() { rsync_t+=("$(time_it rsync -a "${MIRROR_FILES[@]}" "rsync://127.0.0.1:$RPORT/repo/" "$WORK/rsync-$r/")"); same_packs "$WORK/rsync-$r"; }
+  run_rclone() { rclone_t+=("$(time_it rclone sync --config /dev/null --http-url "http://127.0.0.1:$NPORT" :http: "$WORK/rclone-$r" "${RCLONE_FILES[@]}")"); same_packs "$WORK/rclone-$r"; }
+  # Rotate the order, so no tool always meets another's dirty pages being written back.
+  order=(run_replicate run_rsync run_replicate_nginx run_rclone)
+  for i in 0 1 2 3; do sync; "${order[$(( (i + r) % 4 ))]}"; done
+  # Up to date already: what the resume check costs.
   noop_t+=("$(time_it cairn replicate "$URL" "$WORK/mirror-$r")")
   # rsync followed by sync(1): rsync with the durability replicate gives (an upper bound: sync flushes everything).
   rm -rf "$WORK/rsync-$r"; sync
-  rsync_sync_t+=("$(time_it sh -c "rsync -a --include='/cairn.json' --include='/manifest.json' --include='/revisions/***' --include='/packs/***' --exclude='*' rsync://127.0.0.1:$RPORT/repo/ $WORK/rsync-$r/ && sync")")
-  say "run $r: replicate ${rep_t[-1]} s, rsync ${rsync_t[-1]} s, rsync+sync ${rsync_sync_t[-1]} s, replicate (up to date) ${noop_t[-1]} s; load $(cut -d' ' -f1-3 /proc/loadavg)"
-  rm -rf "$WORK/mirror-$r" "$WORK/rsync-$r"
+  rsync_sync_t+=("$(time_it sh -c 'rsync -a "$@" && sync' sh "${MIRROR_FILES[@]}" "rsync://127.0.0.1:$RPORT/repo/" "$WORK/rsync-$r/")")
+  say "run $r: replicate ${rep_t[-1]} s (from nginx ${repn_t[-1]} s), rsync ${rsync_t[-1]} s, rclone ${rclone_t[-1]} s, rsync+sync ${rsync_sync_t[-1]} s, replicate (up to date) ${noop_t[-1]} s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  rm -rf "$WORK/mirror-$r" "$WORK/mirror-n-$r" "$WORK/rsync-$r" "$WORK/rclone-$r"
 done
-REP=$(printf '%s\n' "${rep_t[@]}" | median); RS=$(printf '%s\n' "${rsync_t[@]}" | median)
-RSS=$(printf '%s\n' "${rsync_sync_t[@]}" | median); NOOP=$(printf '%s\n' "${noop_t[@]}" | median)
+REP=$(printf '%s\n' "${rep_t[@]}" | median); REPN=$(printf '%s\n' "${repn_t[@]}" | median); RS=$(printf '%s\n' "${rsync_t[@]}" | median)
+RC=$(printf '%s\n' "${rclone_t[@]}" | median); RSS=$(printf '%s\n' "${rsync_sync_t[@]}" | median); NOOP=$(printf '%s\n' "${noop_t[@]}" | median)
 PACK_COUNT=$(find "$REPO/packs" -name '*.pack' | wc -l)
 fi
 
 if want wrk; then
 say "== small-object requests/s (wrk $WRK_ARGS)"
-NPORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; user root;
-pid $WORK/nginx/nginx.pid; error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off; sendfile on; default_type application/octet-stream;
-  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy; fastcgi_temp_path $WORK/nginx/fcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
-  server { listen 127.0.0.1:$NPORT; root $REPO;
-    location /packs/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
-    location / { return 404; } }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-PIDS+=($!); wait_port "$NPORT"
 # A small object: the first index entry with a stored size between 200 and 4096 bytes.
 read -r PACK RANGE DIGEST < <(python3 - "$REPO" <<'PY'
 import os, struct, sys
@@ -183,7 +197,9 @@ want materialize && cat <<OUT || true
 OUT
 want replicate && cat <<OUT || true
 | rsync -a from an rsync daemon on loopback | ${RS} s | | 1 | |
-| cairn replicate http://… ($PACK_COUNT packs) | ${REP} s | | $(awk -v a="$REP" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') | ≤ 1.0× |
+| rclone sync from nginx (http remote) on loopback | ${RC} s | | $(awk -v a="$RC" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') | |
+| cairn replicate http://… from cairn serve ($PACK_COUNT packs) | ${REP} s | | $(awk -v a="$REP" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') rsync, $(awk -v a="$REP" -v b="$RC" 'BEGIN { printf "%.2f×", a / b }') rclone | ≤ 1.0× both |
+| cairn replicate http://… from nginx | ${REPN} s | | $(awk -v a="$REPN" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') rsync, $(awk -v a="$REPN" -v b="$RC" 'BEGIN { printf "%.2f×", a / b }') rclone | ≤ 1.0× both |
 | rsync -a … && sync (rsync made durable) | ${RSS} s | | $(awk -v a="$RSS" -v b="$RS" 'BEGIN { printf "%.2f×", a / b }') | |
 | cairn replicate into an up-to-date mirror (re-verifies every pack) | ${NOOP} s | | | |
 OUT
