@@ -17,6 +17,7 @@ packages=(
   debootstrap         # build environments: a Debian root file system imported as a product (scripts/make-rootfs.sh)
   busybox-static      # build environment tests: a tiny static root file system
   clang zlib1g-dev    # Native AOT compilation of the shipped cairn (scripts/build-cli.sh)
+  python3             # tests: another process holding a POSIX record lock (client cache fill locks)
 )
 
 missing=()

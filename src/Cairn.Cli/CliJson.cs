@@ -5,6 +5,7 @@ using Cairn.Cli.Commands.Export;
 using Cairn.Cli.Commands.Gateway;
 using Cairn.Cli.Commands.History;
 using Cairn.Cli.Commands.Init;
+using Cairn.Cli.Commands.Key;
 using Cairn.Cli.Commands.List;
 using Cairn.Cli.Commands.Materialize;
 using Cairn.Cli.Commands.Mount;
@@ -49,4 +50,9 @@ namespace Cairn.Cli;
 [JsonSerializable(typeof(IReadOnlyList<TokenInfo>))]
 [JsonSerializable(typeof(ChannelPolicy))]
 [JsonSerializable(typeof(IReadOnlyList<GatewayCoherence>))]
+[JsonSerializable(typeof(KeyGenerated))]
+[JsonSerializable(typeof(KeyCertified))]
+[JsonSerializable(typeof(KeysRevoked))]
+[JsonSerializable(typeof(KeyResigned))]
+[JsonSerializable(typeof(KeyShown))]
 public sealed partial class CliJson : JsonSerializerContext;

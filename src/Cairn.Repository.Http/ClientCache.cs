@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Cairn.Core;
 using Cairn.Repository.IO;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,25 +25,29 @@ public sealed class ClientCache : IDisposable
 
     private readonly string _root;
     private readonly string _tmp;
-    private readonly string _locks;
+    private readonly string _fillLocks;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly SafeFileHandle _lockFile;
     private readonly SafeFileHandle _usageFile;
     private readonly Lock _inProcess = new();
+    private const int FillLockFiles = 256;
+    private readonly Dictionary<string, SafeFileHandle> _fillLockFiles = new(StringComparer.Ordinal);
+    private readonly HashSet<(string File, long Offset)> _fillLocksHeldHere = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _madeDirectories = new(StringComparer.Ordinal);
 
     public ClientCache(string directory, long maxBytes, TimeProvider time, ILogger? logger = null)
     {
         _root = Path.GetFullPath(directory);
         _tmp = Path.Combine(_root, "tmp");
-        _locks = Path.Combine(_root, "locks");
+        _fillLocks = Path.Combine(_root, "fill-locks");
         MaxBytes = maxBytes;
         _time = time;
         _log = logger ?? NullLogger.Instance;
         Directory.CreateDirectory(_tmp);
         Directory.CreateDirectory(Path.Combine(_root, "objects"));
         Directory.CreateDirectory(Path.Combine(_root, "indexes"));
-        Directory.CreateDirectory(_locks);
+        Directory.CreateDirectory(_fillLocks);
         // open(2) directly: File.OpenHandle would hold a shared flock on it for .NET's share modes, which made a
         // second process's open fail while the first held the lock, and blocks the first's exclusive lock for as
         // long as the second keeps the file open (a deadlock once a process waits on an entry lock meanwhile).
@@ -236,53 +241,78 @@ public sealed class ClientCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// The fill lock of an entry: one byte of one of <see cref="FillLockFiles"/> shared files under fill-locks/,
+    /// chosen by a hash of the entry's path, so filling an entry creates and removes no file. Two entries may share
+    /// a byte; then one waits for the other, which costs time, never correctness.
+    /// </summary>
+    public static (string File, long Offset) FillLock(string relative)
+    {
+        var hash = 14695981039346656037UL; // FNV-1a
+        foreach (var c in relative)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        return ($"fill-locks/{hash % FillLockFiles:x2}", (long)((hash >> 8) & 0x7FFF_FFFF));
+    }
+
     private EntryLock? TakeEntryLock(string relative, out bool heldElsewhere)
     {
         heldElsewhere = false;
-        var path = Path.Combine(_locks, Path.GetFileName(relative));
-        for (var attempt = 0; attempt < 8; attempt++)
+        var (file, offset) = FillLock(relative);
+        try
         {
-            SafeFileHandle handle;
-            try
+            lock (_fillLockFiles)
             {
-                handle = Native.OpenLockFile(path);
-            }
-            catch (Cairn.Core.CairnException e)
-            {
-                _log.LogDebug("no fill lock for {Entry} ({Message})", relative, e.Message);
-                return null;
-            }
+                if (!_fillLockFiles.TryGetValue(file, out var handle))
+                {
+                    handle = Native.OpenLockFile(Path.Combine(_root, file));
+                    _fillLockFiles[file] = handle;
+                }
 
-            try
-            {
-                if (!Native.Flock(handle, exclusive: true, wait: false))
+                // A byte lock does not exclude another thread of this process (same open file): they are excluded here.
+                if (_fillLocksHeldHere.Contains((file, offset)) || !Native.TryLockByte(handle, offset))
                 {
                     heldElsewhere = true;
-                    handle.Dispose();
                     return null;
                 }
 
-                // The holder before us unlinks the file before it unlocks: a lock on a file no longer at the path
-                // guards nothing, so open the path again.
-                if (new FileInfo($"/proc/self/fd/{Native.Fd(handle)}").LinkTarget == path) return new EntryLock(handle, path);
-                handle.Dispose();
-            }
-            catch (Exception e) when (e is IOException or Cairn.Core.CairnException)
-            {
-                handle.Dispose();
-                _log.LogDebug("no fill lock for {Entry} ({Message})", relative, e.Message);
-                return null;
+                _fillLocksHeldHere.Add((file, offset));
+                return new EntryLock(this, file, offset);
             }
         }
+        catch (CairnException e)
+        {
+            _log.LogDebug("no fill lock for {Entry} ({Message})", relative, e.Message);
+            return null;
+        }
+    }
 
-        return null;
+    internal void ReleaseFillLock(string file, long offset)
+    {
+        lock (_fillLockFiles)
+        {
+            if (!_fillLocksHeldHere.Remove((file, offset))) return;
+            try
+            {
+                Native.UnlockByte(_fillLockFiles[file], offset);
+            }
+            catch (CairnException e)
+            {
+                // Closing the descriptor (Dispose, or the process ending) releases it anyway.
+                _log.LogDebug("releasing fill lock {File}@{Offset}: {Message}", file, offset, e.Message);
+            }
+        }
     }
 
     private long StoreOnce(string relative, ReadOnlySpan<byte> content)
     {
         var path = Path.Combine(_root, relative);
         if (File.Exists(path)) return 0;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var directory = Path.GetDirectoryName(path)!;
+        // Thousands of entries share a few hundred directories: make each once per process, not once per entry.
+        if (_madeDirectories.TryAdd(directory, 0)) Directory.CreateDirectory(directory);
         var temp = Path.Combine(_tmp, $"{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
         {
@@ -295,7 +325,19 @@ public sealed class ClientCache : IDisposable
             File.SetLastWriteTimeUtc(temp, _time.GetUtcNow().UtcDateTime);
 
             // link(2) publishes the complete file atomically and fails if another process got there first.
-            switch (Native.HardLink(temp, path))
+            Native.LinkResult linked;
+            try
+            {
+                linked = Native.HardLink(temp, path);
+            }
+            catch (CairnException) when (!Directory.Exists(directory))
+            {
+                // Someone removed the directory since this process made it (eviction never does).
+                Directory.CreateDirectory(directory);
+                linked = Native.HardLink(temp, path);
+            }
+
+            switch (linked)
             {
                 case Native.LinkResult.Exists:
                     return 0;
@@ -407,6 +449,12 @@ public sealed class ClientCache : IDisposable
     {
         _lockFile.Dispose();
         _usageFile.Dispose();
+        lock (_fillLockFiles)
+        {
+            foreach (var handle in _fillLockFiles.Values) handle.Dispose();
+            _fillLockFiles.Clear();
+            _fillLocksHeldHere.Clear();
+        }
     }
 }
 
@@ -417,22 +465,18 @@ public sealed class ClientCache : IDisposable
 /// </summary>
 public sealed class EntryLock : IDisposable
 {
-    private readonly SafeFileHandle _handle;
-    private readonly string _path;
+    private readonly ClientCache _cache;
+    private readonly string _file;
+    private readonly long _offset;
     private bool _released;
 
-    internal EntryLock(SafeFileHandle handle, string path)
-    {
-        _handle = handle;
-        _path = path;
-    }
+    internal EntryLock(ClientCache cache, string file, long offset) => (_cache, _file, _offset) = (cache, file, offset);
 
     public void Dispose()
     {
         if (_released) return;
         _released = true;
-        DurableFile.TryDelete(_path);
-        _handle.Dispose();
+        _cache.ReleaseFillLock(_file, _offset);
     }
 }
 

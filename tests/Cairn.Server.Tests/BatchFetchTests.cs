@@ -11,7 +11,7 @@ namespace Cairn.Server.Tests;
 /// <summary>
 /// Batch fetches (<see cref="HttpObjectStore.PrefetchAsync"/>): neighbouring objects of a pack in one range request,
 /// each verified on its own; a bad copy fails only its own object; processes sharing a client cache fetch each
-/// object once (per-entry fill locks).
+/// object once (fill locks: bytes of shared files, see ClientCache.FillLock).
 /// </summary>
 public sealed partial class BatchFetchTests(ServedRepository served) : IClassFixture<ServedRepository>, IDisposable
 {
@@ -128,7 +128,9 @@ public sealed partial class BatchFetchTests(ServedRepository served) : IClassFix
             var shared = await PackBytesAsync(serve);
             // Different processes split the ranges differently, so a few bridged gaps may differ: allow 25 %.
             Assert.True(shared <= alone * 5 / 4, $"six processes made the server send {shared} pack bytes; one alone needed {alone}");
-            Assert.Empty(Directory.GetFiles(Path.Combine(cache, "locks")));
+            // Fill locks are bytes of a bounded set of shared files: filling creates no file per entry.
+            Assert.False(Directory.Exists(Path.Combine(cache, "locks")));
+            Assert.InRange(Directory.GetFiles(Path.Combine(cache, "fill-locks")).Length, 1, 256);
         }
     }
 }
@@ -148,7 +150,7 @@ public sealed class EntryLockTests : IDisposable
         Assert.NotNull(first);
         Assert.False(held);
 
-        // flock(2) excludes other open files even in one process, as it excludes other processes.
+        // Another thread of the same process is excluded too, as another process is.
         Assert.Null(cache.TryLockEntry(entry, out held));
         Assert.True(held);
 
@@ -164,23 +166,41 @@ public sealed class EntryLockTests : IDisposable
     }
 
     [Fact]
-    public async Task ALockFileLeftByAKilledHolderIsTakenOver()
+    public async Task ALockHeldByAnotherProcessIsWaitedForAndTakenOverWhenThatProcessIsKilled()
     {
         using var cache = new ClientCache(_dir.Path, 1 << 20, TimeProvider.System);
         var entry = ClientCache.ObjectPath(new string('d', 64));
-        var lockFile = Path.Combine(_dir.Path, "locks", new string('d', 64));
-        // flock(1) holds the lock in another process, which is then killed: the kernel releases the lock, the file stays.
+        var (file, offset) = ClientCache.FillLock(entry);
+        var other = ClientCache.ObjectPath(new string('e', 64));
+        Assert.NotEqual((file, offset), ClientCache.FillLock(other));
+
+        // Another process holds the entry's byte with a POSIX record lock (which open-file-description locks
+        // honour) and is then killed: the kernel releases the lock with the process.
         var ready = _dir.Sub("ready");
-        using var holder = Exec.Start(["flock", "-o", lockFile, "sh", "-c", $"touch {ready}; exec sleep 60"]);
+        const string Holder = "import fcntl, os, sys, time\n" +
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n" +
+            "fcntl.lockf(fd, fcntl.LOCK_EX, 1, int(sys.argv[2]), 0)\n" +
+            "open(sys.argv[3], 'w').close()\n" +
+            "time.sleep(60)\n";
+        using var holder = Exec.Start(["python3", "-c", Holder, Path.Combine(_dir.Path, file), offset.ToString(System.Globalization.CultureInfo.InvariantCulture), ready]);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline && !File.Exists(ready)) await Task.Delay(20);
+        while (DateTime.UtcNow < deadline && !File.Exists(ready) && !holder.HasExited) await Task.Delay(20);
+        if (!File.Exists(ready)) Assert.Fail($"the lock holder did not start: {await holder.StandardError.ReadToEndAsync()}");
+
         Assert.Null(cache.TryLockEntry(entry, out var heldNow));
         Assert.True(heldNow);
+        using (var unrelated = cache.TryLockEntry(other, out _))
+        {
+            Assert.NotNull(unrelated);
+        }
+
+        var waiter = cache.LockEntryAsync(entry, default).AsTask();
+        await Task.Delay(100);
+        Assert.False(waiter.IsCompleted);
         holder.Kill(entireProcessTree: true);
         await holder.WaitForExitAsync();
-        Assert.True(File.Exists(lockFile));
 
-        using var taken = await cache.LockEntryAsync(entry, default).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        using var taken = await waiter.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.NotNull(taken);
     }
 }

@@ -42,6 +42,20 @@ public static partial class Native
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     private static partial int SysFlock(int fd, int operation);
 
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int SysFcntlLock(int fd, int command, ref RecordLock record);
+
+    /// <summary>struct flock (fcntl(2) record locks) on 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RecordLock
+    {
+        public short Type;
+        public short Whence;
+        public long Start;
+        public long Length;
+        public int Pid;
+    }
+
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int SysLink(string existing, string newPath);
 
@@ -130,6 +144,34 @@ public static partial class Native
     }
 
     /// <summary>flock(2); returns false when non-blocking and the lock is held elsewhere.</summary>
+    /// <summary>
+    /// Takes an exclusive lock on one byte of a file without waiting (fcntl F_OFD_SETLK): false if another open file
+    /// holds it. Open-file-description locks belong to the descriptor, not the process, so they go away with it —
+    /// also when the process is killed — and conflict with POSIX record locks taken by other processes.
+    /// </summary>
+    public static bool TryLockByte(SafeFileHandle handle, long offset) => RecordLockCall(handle, offset, F_WRLCK);
+
+    /// <summary>Releases a lock taken with <see cref="TryLockByte"/>.</summary>
+    public static void UnlockByte(SafeFileHandle handle, long offset) => RecordLockCall(handle, offset, F_UNLCK);
+
+    private static bool RecordLockCall(SafeFileHandle handle, long offset, short type)
+    {
+        const int F_OFD_SETLK = 37;
+        const int EACCES = 13;
+        var record = new RecordLock { Type = type, Whence = 0, Start = offset, Length = 1 };
+        while (true)
+        {
+            if (SysFcntlLock(Fd(handle), F_OFD_SETLK, ref record) == 0) return true;
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == EINTR) continue;
+            if (errno is EWOULDBLOCK or EACCES) return false;
+            throw new CairnException(ErrorCode.IoError, $"fcntl(F_OFD_SETLK) failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+    }
+
+    private const short F_WRLCK = 1;
+    private const short F_UNLCK = 2;
+
     public static bool Flock(SafeFileHandle handle, bool exclusive, bool wait)
     {
         var op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);

@@ -39,7 +39,7 @@ public static class KeyCommand
             using var pair = Keys.Generate(kind);
             Keys.WritePrivate(pair, path);
             Keys.WritePublic(pair.Public, kind, path + ".pub");
-            ctx.Write(new KeyGenerated(kind, pair.KeyId, path, path + ".pub"), TrustJson.Default.KeyGenerated,
+            ctx.Write(new KeyGenerated(kind, pair.KeyId, path, path + ".pub"), CliJson.Default.KeyGenerated,
                 o => o.WriteLine($"{kind.ToString().ToLowerInvariant()} key {pair.KeyId}\n  private: {path} (0600)\n  public:  {path}.pub"));
             return Task.FromResult(0);
         });
@@ -65,7 +65,7 @@ public static class KeyCommand
             var cert = Keys.Certify(root, publishing.Public, ctx.Parse.GetValue(name) ?? Path.GetFileNameWithoutExtension(path), now, expires,
                 ctx.Parse.GetValue(repositories) ?? []);
             Keys.WritePrivate(publishing, path, cert, root.Public);
-            ctx.Write(new KeyCertified(publishing.KeyId, root.KeyId, expires), TrustJson.Default.KeyCertified,
+            ctx.Write(new KeyCertified(publishing.KeyId, root.KeyId, expires), CliJson.Default.KeyCertified,
                 o => o.WriteLine($"publishing key {publishing.KeyId} certified by root {root.KeyId} until {expires:u}"));
             return Task.FromResult(0);
         });
@@ -99,7 +99,7 @@ public static class KeyCommand
             File.WriteAllBytes(tmp, bytes);
             File.Move(tmp, path, overwrite: true);
             var serial = list.Read(TrustJson.Default.RevocationList, "revocation list").Serial;
-            ctx.Write(new KeysRevoked(path, serial, ids), TrustJson.Default.KeysRevoked, o => o.WriteLine($"revoked {string.Join(", ", ids)}: {path} (serial {serial})"));
+            ctx.Write(new KeysRevoked(path, serial, ids), CliJson.Default.KeysRevoked, o => o.WriteLine($"revoked {string.Join(", ", ids)}: {path} (serial {serial})"));
             return Task.FromResult(0);
         });
         return command;
@@ -121,7 +121,7 @@ public static class KeyCommand
                 ?? throw new CairnException(ErrorCode.Usage, $"the repository at {ctx.RepositoryPath} cannot be signed here", "pass --repo DIR or --repo s3://…");
             var manifest = await store.ResignHeadAsync(signer, ct);
             var expires = ctx.Time.GetUtcNow() + signer.Lifetime;
-            ctx.Write(new KeyResigned(manifest.Revision, signer.Certificate.KeyId), TrustJson.Default.KeyResigned,
+            ctx.Write(new KeyResigned(manifest.Revision, signer.Certificate.KeyId), CliJson.Default.KeyResigned,
                 o => o.WriteLine($"revision {manifest.Revision} signed by {signer.Certificate.KeyId} ('{signer.Certificate.Name}'), expires by {expires.ToString("u", CultureInfo.InvariantCulture)}"));
             return 0;
         });
@@ -138,7 +138,7 @@ public static class KeyCommand
             var text = JsonSerializer.Deserialize(File.ReadAllBytes(path), TrustJson.Default.PrivateKeyFile);
             var id = Keys.Fingerprint(Keys.ReadPublic(path));
             var cert = text?.Certificate?.Read(TrustJson.Default.PublishingCertificate, "certificate");
-            ctx.Write(new KeyShown(text?.Kind, id, cert), TrustJson.Default.KeyShown, o =>
+            ctx.Write(new KeyShown(text?.Kind, id, cert), CliJson.Default.KeyShown, o =>
             {
                 o.WriteLine($"{text?.Kind.ToString().ToLowerInvariant()} key {id}");
                 if (cert is not null) o.WriteLine($"  certified as '{cert.Name}' from {cert.NotBefore:u} to {cert.Expires:u}{(cert.Repositories.Count > 0 ? " for " + string.Join(", ", cert.Repositories) : "")}");
@@ -148,3 +148,15 @@ public static class KeyCommand
         return command;
     }
 }
+
+// What cairn key prints with --json: user-visible, keep names and order.
+
+public sealed record KeyGenerated(KeyKind Kind, string KeyId, string PrivateKey, string PublicKey);
+
+public sealed record KeyCertified(string KeyId, string Root, DateTimeOffset Expires);
+
+public sealed record KeysRevoked(string Path, long Serial, IReadOnlyList<string> Revoked);
+
+public sealed record KeyResigned(long Revision, string KeyId);
+
+public sealed record KeyShown(KeyKind? Kind, string KeyId, PublishingCertificate? Certificate);
