@@ -29,7 +29,6 @@ public sealed record ReplicateResult(long Revision, int PacksCopied, int PacksPr
 public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destination, ILogger? logger)
 {
     private const int Chunk = 1 << 20;
-    private const int BuffersPerPack = 4;
     private const int PacksInFlight = 4;
     private const int SmallFilesInFlight = 8;
 
@@ -204,8 +203,8 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     }
 
     /// <summary>
-    /// Streams one pack from the source into a staged file, hashing and writing each chunk on other threads while
-    /// the next one is received; the pack lands under its name only once its SHA-256 equals the name and its index checks
+    /// Streams one pack from the source into a staged file, hashing each chunk on another thread while the next
+    /// one is received; the pack lands under its name only once its SHA-256 equals the name and its index checks
     /// out against its length; the index lands after it.
     /// </summary>
     private async Task<long> CopyPackAsync(string pack, CancellationToken ct)
@@ -224,35 +223,30 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
 
             await using (stream.ConfigureAwait(false))
             {
-                // Three stages overlap: receiving chunk i+1, hashing chunk i, writing chunk i (hashing and writing
-                // each stay in order). A buffer is received into again once its hash and its write are done.
-                var buffers = new byte[BuffersPerPack][];
-                var released = new Task[BuffersPerPack];
-                for (var b = 0; b < BuffersPerPack; b++) (buffers[b], released[b]) = (new byte[Chunk], Task.CompletedTask);
-                Task hashing = Task.CompletedTask, writing = Task.CompletedTask;
+                byte[][] buffers = [new byte[Chunk], new byte[Chunk]];
+                var pending = Task.CompletedTask;
                 try
                 {
                     for (var i = 0; ; i++)
                     {
-                        var slot = i % BuffersPerPack;
-                        await released[slot].ConfigureAwait(false);
-                        var buffer = buffers[slot];
+                        var buffer = buffers[i & 1];
                         var n = await source.ReadAsync(stream, buffer, ct).ConfigureAwait(false);
+                        await pending.ConfigureAwait(false);
                         if (n == 0) break;
                         var offset = length;
-                        hashing = After(hashing, () => hash.AppendData(buffer, 0, n));
-                        writing = After(writing, () => staged.Write(buffer.AsSpan(0, n), offset));
-                        released[slot] = Task.WhenAll(hashing, writing);
+                        pending = Task.Run(() =>
+                        {
+                            hash.AppendData(buffer, 0, n);
+                            staged.Write(buffer.AsSpan(0, n), offset);
+                        }, ct);
                         length += n;
                         if (i == 0) FaultPoints.Hit("replicate-pack-partial");
                     }
-
-                    await Task.WhenAll(hashing, writing).ConfigureAwait(false);
                 }
                 finally
                 {
-                    // Never leave a stage touching a buffer or the staged file after this block.
-                    await Task.WhenAll(hashing, writing).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                    // Never leave the hashing task touching a buffer or the staged file after this block.
+                    await pending.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
                 }
             }
 
@@ -269,14 +263,6 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
             return length + idx.Length;
         }
     }
-
-    /// <summary>Runs <paramref name="step"/> on the thread pool once <paramref name="previous"/> has succeeded; a failure carries on down the chain.</summary>
-    private static Task After(Task previous, Action step) =>
-        previous.ContinueWith(p =>
-        {
-            p.GetAwaiter().GetResult();
-            step();
-        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
 
     private CairnException Missing(string pack) => new(ErrorCode.ObjectMissing, $"pack {pack} named by the head of {source.Display} is missing or damaged there",
         "run 'cairn verify --full' on the source; replicate from another server");
