@@ -46,9 +46,21 @@ public sealed class PackObjectStore : IObjectStore
             var pack = Path.GetFileNameWithoutExtension(idx);
             // An index whose pack is gone names objects that are not there: leave them out, so verify reports them
             // missing and the next publish of the same content stores them again.
-            if (!File.Exists(Path.Combine(_packDir, pack + ".pack"))) continue;
-            if (!_loadedPacks.Add(pack)) continue;
-            foreach (var (digest, location) in ReadIndex(idx, pack))
+            if (!File.Exists(Path.Combine(_packDir, pack + ".pack")) || _loadedPacks.Contains(pack)) continue;
+            List<(Digest, Location)> entries;
+            try
+            {
+                entries = ReadIndex(idx, pack);
+            }
+            catch (FileNotFoundException)
+            {
+                // A gc in another process removed the pack between the listing and the read (this runs before
+                // the repository lock is taken when a command opens the repository): it is gone, like above.
+                continue;
+            }
+
+            _loadedPacks.Add(pack);
+            foreach (var (digest, location) in entries)
             {
                 _index.TryAdd(digest, location);
             }
