@@ -48,7 +48,7 @@ public static class GatewayHost
         }
 
         GatewayHttp.MapGateway(app, options.Service);
-        app.MapFallback(context => Results.NotFound().ExecuteAsync(context));
+        app.MapFallback((HttpContext context) => Results.NotFound());
         return app;
     }
 }

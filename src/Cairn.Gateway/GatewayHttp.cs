@@ -48,9 +48,8 @@ public static class GatewayHttp
         app.MapPost("/v1/objects/missing", (HttpContext c) => Authenticated(c, service, log, CoordinationJson.Default.MissingObjectsResponse, async (g, ct) =>
             new MissingObjectsResponse(await g.MissingObjectsAsync((await ReadAsync(c, CoordinationJson.Default.MissingObjectsRequest, ct)).Digests ?? [], ct))));
 
-        app.MapPut("/v1/objects/{digest}", (HttpContext c) => Authenticated(c, service, log, async (g, ct) =>
+        app.MapPut("/v1/objects/{digest}", (HttpContext c, string digest) => Authenticated(c, service, log, async (g, ct) =>
         {
-            var digest = RouteValue(c, "digest");
             if (!Digest.TryParse(digest, out var d))
             {
                 throw new CairnException(ErrorCode.Usage, $"'{digest}' is not an object digest", "PUT /v1/objects/<64 lowercase hex digits>");
@@ -70,16 +69,12 @@ public static class GatewayHttp
         }));
 
         // Coherence reports are public: anyone deciding whether to trust a product may read why it was (not) promoted.
-        app.MapGet("/v1/coherence/{buildKey}", (HttpContext c) =>
-            Respond(c, log, CoordinationJson.Default.GatewayCoherence, async ct => await service.GetCoherenceAsync(RouteValue(c, "buildKey"), ct)));
+        app.MapGet("/v1/coherence/{buildKey}", (HttpContext c, string buildKey) =>
+            Respond(c, log, CoordinationJson.Default.GatewayCoherence, async ct => await service.GetCoherenceAsync(buildKey, ct)));
 
         app.MapGet("/v1/coherence", (HttpContext c) =>
             Respond(c, log, CoordinationJson.Default.IReadOnlyListGatewayCoherence, async ct => await service.FindCoherenceAsync(c.Request.Query.TryGetValue("product", out var p) && p.Count > 0 ? p[0] : null, ct)));
     }
-
-    // Handlers are RequestDelegates taking only the HttpContext: a handler with bound parameters is compiled at run
-    // time by reflection, which an ahead-of-time compiled cairn cannot do.
-    private static string RouteValue(HttpContext context, string name) => (string)context.Request.RouteValues[name]!;
 
     private static Task Authenticated<T>(HttpContext context, GatewayService service, ILogger log, JsonTypeInfo<T> answer, Func<IGateway, CancellationToken, Task<T>> call) =>
         Respond(context, log, answer, async ct => await call(await AuthenticateAsync(context, service, ct), ct));
