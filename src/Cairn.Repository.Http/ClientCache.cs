@@ -25,13 +25,13 @@ public sealed class ClientCache : IDisposable
 
     private readonly string _root;
     private readonly string _tmp;
-    private readonly string _fillLocks;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly SafeFileHandle _lockFile;
     private readonly SafeFileHandle _usageFile;
     private readonly Lock _inProcess = new();
     private const int FillLockFiles = 256;
+    private const string FillLockDirectory = "fill-locks";
     private readonly Dictionary<string, SafeFileHandle> _fillLockFiles = new(StringComparer.Ordinal);
     private readonly HashSet<(string File, long Offset)> _fillLocksHeldHere = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _madeDirectories = new(StringComparer.Ordinal);
@@ -40,14 +40,13 @@ public sealed class ClientCache : IDisposable
     {
         _root = Path.GetFullPath(directory);
         _tmp = Path.Combine(_root, "tmp");
-        _fillLocks = Path.Combine(_root, "fill-locks");
         MaxBytes = maxBytes;
         _time = time;
         _log = logger ?? NullLogger.Instance;
         Directory.CreateDirectory(_tmp);
         Directory.CreateDirectory(Path.Combine(_root, "objects"));
         Directory.CreateDirectory(Path.Combine(_root, "indexes"));
-        Directory.CreateDirectory(_fillLocks);
+        Directory.CreateDirectory(Path.Combine(_root, FillLockDirectory));
         // open(2) directly: File.OpenHandle would hold a shared flock on it for .NET's share modes, which made a
         // second process's open fail while the first held the lock, and blocks the first's exclusive lock for as
         // long as the second keeps the file open (a deadlock once a process waits on an entry lock meanwhile).
@@ -254,7 +253,7 @@ public sealed class ClientCache : IDisposable
             hash = (hash ^ c) * 1099511628211UL;
         }
 
-        return ($"fill-locks/{hash % FillLockFiles:x2}", (long)((hash >> 8) & 0x7FFF_FFFF));
+        return ($"{FillLockDirectory}/{hash % FillLockFiles:x2}", (long)((hash >> 8) & 0x7FFF_FFFF));
     }
 
     private EntryLock? TakeEntryLock(string relative, out bool heldElsewhere)
