@@ -27,7 +27,7 @@ done
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: missing packages: ${missing[*]} (run as root: sudo $0)" >&2
+    echo "install-deps: missing packages: ${missing[*]} (run it as root)" >&2
     exit 2
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -59,7 +59,7 @@ if [ ! -f "$s3rver_dir/node_modules/s3rver/package.json" ]; then
     if [ "$(id -u)" = 0 ]; then
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
     else
-      echo "install-deps: npm is missing (run as root: sudo $0)" >&2; exit 2
+      echo "install-deps: npm is missing (run it as root)" >&2; exit 2
     fi
   fi
   mkdir -p "$s3rver_dir"

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real tools (bubblewrap, tar, strace, module systems) and prints
+# Runs the whole test suite against real tools (bubblewrap, tar, strace, module systems, PostgreSQL) and prints
 # "N passed, N failed, N skipped" from the TRX results.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh || exit $?
+# The coordination and gateway tests use a real PostgreSQL server: start it here, so this command alone runs the
+# whole suite on a fresh machine (CAIRN_TEST_POSTGRES set by the caller names another server instead).
+if [ -z "${CAIRN_TEST_POSTGRES:-}" ]; then
+  bash scripts/start-postgres.sh >/dev/null || exit $?
+fi
 
 results=TestResults
 rm -rf "$results"
