@@ -59,6 +59,7 @@ public enum ErrorCode
     SandboxUnavailable = 500,
     SandboxSpecInvalid = 501,
     SandboxStartFailed = 502,
+    SandboxProcessLimitUnavailable = 503,
 
     // 6xx: recipes and builds (docs/errors-sandbox-build.md)
     RecipeSyntax = 600,
@@ -175,7 +176,7 @@ public static class ErrorCodes
         >= ErrorCode.ObjectMissing and < ErrorCode.ArchiveUnreadable => 4,
         >= ErrorCode.ArchiveUnreadable and < ErrorCode.IoError => 5,
         >= ErrorCode.IoError and < ErrorCode.SandboxUnavailable => 6,
-        ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid => 2,
+        ErrorCode.SandboxUnavailable or ErrorCode.SandboxSpecInvalid or ErrorCode.SandboxProcessLimitUnavailable => 2,
         ErrorCode.SandboxStartFailed => 6,
         ErrorCode.SeccompArchitectureUnsupported => 2,
         ErrorCode.BuildFailed or ErrorCode.CheckFailed or ErrorCode.BuildBlocked => BuildFailedExitCode,

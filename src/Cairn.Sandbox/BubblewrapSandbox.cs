@@ -20,6 +20,19 @@ public sealed record BubblewrapOptions
 
     /// <summary>Where the per-run minimal /etc is staged on the host.</summary>
     public string? StagingDirectory { get; init; }
+
+    /// <summary>
+    /// As root without a pids cgroup, run each sandbox under an unused host uid of its own so that RLIMIT_NPROC
+    /// holds (the kernel never applies it to uid 0). Off: such a host gets no process limit, which is refused
+    /// unless <see cref="AllowNoProcessLimit"/>.
+    /// </summary>
+    public bool IsolateUidWithoutCgroup { get; init; } = true;
+
+    /// <summary>
+    /// Run even when nothing can limit the number of processes (CAIRN-E0503 otherwise). The operator's explicit
+    /// choice: CAIRN_ALLOW_NO_PROCESS_LIMIT=1.
+    /// </summary>
+    public bool AllowNoProcessLimit { get; init; } = Environment.GetEnvironmentVariable("CAIRN_ALLOW_NO_PROCESS_LIMIT") == "1";
 }
 
 /// <summary>
@@ -93,9 +106,12 @@ public sealed partial class BubblewrapSandbox : ISandbox
         var started = _time.GetTimestamp();
         var staging = Path.Combine(_options.StagingDirectory ?? Path.GetTempPath(), $"cairn-sandbox-{Guid.NewGuid():N}");
         using var cgroup = _options.UseCgroups ? Cgroup.TryCreate(_options.CgroupRoot, spec.Limits) : null;
+        IsolatedUid? isolated = null;
         try
         {
             var etc = WriteMinimalEtc(staging, spec);
+            var processLimit = await ChooseProcessLimitAsync(cgroup, spec, staging, cancellationToken).ConfigureAwait(false);
+            isolated = processLimit.Isolated;
             var seccomp = Path.Combine(staging, "seccomp.bpf");
             await File.WriteAllBytesAsync(seccomp, filter, cancellationToken).ConfigureAwait(false);
             var psi = new ProcessStartInfo("/bin/sh")
@@ -107,24 +123,65 @@ public sealed partial class BubblewrapSandbox : ISandbox
             };
             psi.Environment.Clear();
             psi.Environment["PATH"] = "/usr/bin:/bin";
-            foreach (var arg in LauncherArguments(prlimit, cgroup, spec.Limits, seccomp))
+            foreach (var arg in LauncherArguments(prlimit, cgroup, isolated, spec.Limits, seccomp))
             {
                 psi.ArgumentList.Add(arg);
             }
 
             psi.ArgumentList.Add(bwrap);
-            foreach (var arg in BwrapArguments(spec, etc))
+            var bwrapArguments = BwrapArguments(spec, etc);
+            foreach (var arg in isolated?.RewriteBwrapArguments(bwrapArguments) ?? bwrapArguments)
             {
                 psi.ArgumentList.Add(arg);
             }
 
-            return await RunProcessAsync(psi, spec, cgroup, log, started, cancellationToken).ConfigureAwait(false);
+            var result = await RunProcessAsync(psi, spec, cgroup, isolated, log, started, cancellationToken).ConfigureAwait(false);
+            return result with
+            {
+                ProcessLimitBy = processLimit.By,
+                MemoryLimitBy = cgroup is { LimitsMemory: true } ? MemoryLimitEnforcement.MemoryCgroup : MemoryLimitEnforcement.AddressSpaceRlimit,
+            };
         }
         finally
         {
             cgroup?.KillAll();
+            if (isolated is not null)
+            {
+                await isolated.RestoreAsync().ConfigureAwait(false);
+                isolated.Dispose();
+            }
+
             TryDelete(staging);
         }
+    }
+
+    /// <summary>
+    /// A pids cgroup; else, as root, an isolated uid (RLIMIT_NPROC does not hold for root); else RLIMIT_NPROC of
+    /// the invoking user. Root with neither is refused unless the operator accepted it (CAIRN-E0503).
+    /// </summary>
+    private async Task<(ProcessLimitEnforcement By, IsolatedUid? Isolated)> ChooseProcessLimitAsync(
+        Cgroup? cgroup, SandboxSpec spec, string staging, CancellationToken cancellationToken)
+    {
+        if (cgroup is { LimitsProcesses: true }) return (ProcessLimitEnforcement.PidsCgroup, null);
+        if (!Environment.IsPrivilegedProcess) return (ProcessLimitEnforcement.InvokingUserRlimit, null);
+
+        var reason = "isolating runs under a uid of their own is switched off";
+        if (_options.IsolateUidWithoutCgroup)
+        {
+            var (tools, unavailable) = IsolatedUid.Probe(name => Locate(null, name));
+            if (tools is not null)
+            {
+                return (ProcessLimitEnforcement.IsolatedUid, await IsolatedUid.PrepareAsync(tools, spec, staging, cancellationToken).ConfigureAwait(false));
+            }
+
+            reason = unavailable!;
+        }
+
+        if (_options.AllowNoProcessLimit) return (ProcessLimitEnforcement.None, null);
+        throw new CairnException(
+            ErrorCode.SandboxProcessLimitUnavailable,
+            $"the sandbox would have no process limit: Cairn runs as root, no pids cgroup could be created under {_options.CgroupRoot}, and {reason}",
+            "delegate a cgroup to Cairn or enable unprivileged user namespaces; to run without a process limit anyway, set CAIRN_ALLOW_NO_PROCESS_LIMIT=1 (docs/recipes.md, \"What each host gets\")");
     }
 
     /// <summary>
@@ -132,13 +189,14 @@ public sealed partial class BubblewrapSandbox : ISandbox
     /// closes it), joins the cgroup, sets umask 022 and merges stderr into stdout, then becomes prlimit, which
     /// becomes bwrap: the pid we hold is bwrap's, and killing it takes the sandbox down (--die-with-parent).
     /// </summary>
-    internal static List<string> LauncherArguments(string prlimit, Cgroup? cgroup, SandboxLimits limits, string seccompFile)
+    internal static List<string> LauncherArguments(string prlimit, Cgroup? cgroup, IsolatedUid? isolated, SandboxLimits limits, string seccompFile)
     {
         const string Script = "umask 022; exec 3<\"$1\" || exit 125; shift; n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 125; shift; n=$((n-1)); done; exec \"$@\" 2>&1";
         var args = new List<string> { "-c", Script, "cairn-launch", seccompFile };
         var procs = cgroup?.ProcsFiles ?? [];
         args.Add(procs.Count.ToString());
         args.AddRange(procs);
+        if (isolated is not null) args.AddRange(isolated.LauncherPrefix());
         args.Add(prlimit);
         args.Add($"--fsize={limits.DiskBytes}");
         args.Add("--core=0");
@@ -147,9 +205,9 @@ public sealed partial class BubblewrapSandbox : ISandbox
             args.Add($"--as={limits.MemoryBytes}");
         }
 
-        // The kernel ignores RLIMIT_NPROC for uid 0, and as a non-root user it counts the user's processes
-        // outside the sandbox too; still the only fallback there is.
-        if (cgroup is not { LimitsProcesses: true } && Environment.UserName != "root")
+        // The kernel ignores RLIMIT_NPROC for uid 0 (hence the isolated uid), and as a non-root user it counts the
+        // user's processes outside the sandbox too; still the only fallback there is.
+        if (cgroup is not { LimitsProcesses: true } && (isolated is not null || !Environment.IsPrivilegedProcess))
         {
             args.Add($"--nproc={limits.MaxProcesses}");
         }
@@ -260,7 +318,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
     }
 
     private async Task<SandboxResult> RunProcessAsync(
-        ProcessStartInfo psi, SandboxSpec spec, Cgroup? cgroup, Stream log, long started, CancellationToken cancellationToken)
+        ProcessStartInfo psi, SandboxSpec spec, Cgroup? cgroup, IsolatedUid? isolated, Stream log, long started, CancellationToken cancellationToken)
     {
         var limits = spec.Limits;
         Process process;
@@ -276,7 +334,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
         using (process)
         {
             process.StandardInput.Close();
-            var state = new RunState(process, cgroup);
+            var state = new RunState(process, cgroup, isolated);
             state.WritableRoots.AddRange(spec.Mounts.Where(m => m.Kind == SandboxMountKind.WritableBind && Directory.Exists(m.HostPath)).Select(m => m.HostPath!));
             var pump = new LogPump(log, limits.LogBytes, () => state.Stop(SandboxLimit.Log));
             var stdout = pump.DrainAsync(process.StandardOutput.BaseStream);
@@ -366,7 +424,8 @@ public sealed partial class BubblewrapSandbox : ISandbox
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(limits.PollInterval, _time, stop).ConfigureAwait(false);
-                if (state.Cgroup?.ProcessLimitHit() == true)
+                // With an isolated uid the kernel refuses forks at the limit; reaching it ends the run like a cgroup's refusal.
+                if (state.Cgroup?.ProcessLimitHit() == true || state.Isolated?.TaskCount() >= limits.MaxProcesses)
                 {
                     state.Stop(SandboxLimit.Processes);
                 }
@@ -471,12 +530,14 @@ public sealed partial class BubblewrapSandbox : ISandbox
     private static partial Regex EnvironmentName();
 
     /// <summary>Who ended the run first wins; later stops only make sure it is dead.</summary>
-    private sealed class RunState(Process process, Cgroup? cgroup)
+    private sealed class RunState(Process process, Cgroup? cgroup, IsolatedUid? isolated)
     {
         private readonly Lock _lock = new();
         private bool _stopped;
 
         public Cgroup? Cgroup => cgroup;
+
+        public IsolatedUid? Isolated => isolated;
 
         public SandboxLimit? Limit { get; private set; }
 
@@ -503,6 +564,7 @@ public sealed partial class BubblewrapSandbox : ISandbox
             }
 
             cgroup?.KillAll();
+            isolated?.KillAll();
         }
     }
 

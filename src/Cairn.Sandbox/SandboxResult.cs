@@ -10,6 +10,16 @@ public enum SandboxLimit
     Log,
 }
 
+/// <summary>What enforced the memory limit of a run.</summary>
+public enum MemoryLimitEnforcement
+{
+    /// <summary>A memory cgroup: the whole sandbox together, ended by an out-of-memory kill.</summary>
+    MemoryCgroup,
+
+    /// <summary>RLIMIT_AS: each process's address space; allocations beyond it fail (malloc returns NULL).</summary>
+    AddressSpaceRlimit,
+}
+
 public sealed record SandboxResult
 {
     /// <summary>Exit status of the command; 128+N when it died from signal N.</summary>
@@ -32,6 +42,12 @@ public sealed record SandboxResult
 
     /// <summary>Whether the process and memory limits were enforced by a cgroup (else by rlimits only).</summary>
     public bool UsedCgroup { get; init; }
+
+    /// <summary>What enforced <see cref="SandboxLimits.MaxProcesses"/> in this run.</summary>
+    public ProcessLimitEnforcement ProcessLimitBy { get; init; }
+
+    /// <summary>What enforced <see cref="SandboxLimits.MemoryBytes"/> in this run.</summary>
+    public MemoryLimitEnforcement MemoryLimitBy { get; init; }
 
     public bool Succeeded => ExitCode == 0 && LimitExceeded is null;
 

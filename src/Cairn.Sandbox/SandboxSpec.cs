@@ -58,7 +58,10 @@ public sealed record SandboxLimits
 {
     public TimeSpan WallTime { get; init; } = TimeSpan.FromHours(2);
 
-    /// <summary>Processes and threads alive at once inside the sandbox.</summary>
+    /// <summary>
+    /// Processes and threads alive at once inside the sandbox; what enforces it depends on the host
+    /// (<see cref="SandboxResult.ProcessLimitBy"/>, docs/recipes.md "What each host gets").
+    /// </summary>
     public int MaxProcesses { get; init; } = 512;
 
     /// <summary>

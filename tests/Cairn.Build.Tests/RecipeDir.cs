@@ -23,6 +23,19 @@ public sealed class RecipeDir : IDisposable
         return Add(name, $"name: {name}\nversion: \"{version}\"\n{d}build: |\n  make\n  make install\ncheck: |\n  make check\n");
     }
 
+    /// <summary>
+    /// The source tarballs that are not committed (gsl's, for one): CAIRN_TEST_SOURCES, else ../shared/sources beside
+    /// the checkout. Fails the test, saying where it looked, when they are not there.
+    /// </summary>
+    public static string SharedSources()
+    {
+        var dir = Environment.GetEnvironmentVariable("CAIRN_TEST_SOURCES") is { Length: > 0 } env
+            ? env
+            : Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "sources"));
+        Assert.True(Directory.Exists(dir), $"the shared source tarballs are not at {dir}: put them in ../shared/sources beside the checkout, or set CAIRN_TEST_SOURCES");
+        return dir;
+    }
+
     /// <summary>The checkout: above the test binaries, or (built with --artifacts-path elsewhere) above this source file.</summary>
     public static string RepoRoot([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")
     {

@@ -49,12 +49,35 @@ public sealed class ConcurrencyTests : CliTest
             await repo.OkAsync(Ct, "publish", $"victim/{i}", tree);
             await repo.OkAsync(Ct, "publish", $"victim/{i}", hello, "--replace", "--reason", "make the old content garbage");
 
-            var publish = repo.RunAsync(Ct, "publish", $"again/{i}", tree);
-            var gc = await repo.RunAsync(Ct, "gc", "--keep", "1");
-            var published = await publish;
+            // The overlap is certain, not left to timing: the publish stops itself (SIGSTOP) after writing its
+            // objects and before taking the commit lock, and gc starts while it stands there.
+            using var publish = Exec.Start(Exec.CairnCommand("--repo", repo.Path, "publish", $"again/{i}", tree),
+                new Dictionary<string, string> { ["CAIRN_FAULT_POINT"] = "after-objects:stop" });
+            var publishOut = publish.StandardOutput.ReadToEndAsync(Ct);
+            var publishErr = publish.StandardError.ReadToEndAsync(Ct);
+            await WaitUntilStoppedAsync(publish);
+            var gcRun = repo.RunAsync(Ct, "--json", "gc", "--keep", "1");
 
+            // gc must wait for the publish it would otherwise sweep under (the publish holds the objects lock);
+            // give it time to do the wrong thing, then let the publish go on.
+            if (await Task.WhenAny(gcRun, Task.Delay(TimeSpan.FromSeconds(2), Ct)) == gcRun)
+            {
+                Assert.Fail($"gc finished while a publish stood between its objects and its commit: {await gcRun}");
+            }
+
+            Assert.False(publish.HasExited);
+            Kill(publish.Id, "CONT");
+            await publish.WaitForExitAsync(Ct);
+            var gc = await gcRun;
+
+            Assert.True(publish.ExitCode == 0, $"publish exited {publish.ExitCode}: {await publishOut}{await publishErr}");
             Assert.True(gc.ExitCode == 0, gc.ToString());
-            Assert.True(published.ExitCode == 0, published.ToString());
+
+            // gc's own report: it removed the revisions beyond the newest and deleted what only they reached (the
+            // replaced victim's catalogs at least), so it really swept while the publish was in flight.
+            using var report = System.Text.Json.JsonDocument.Parse(gc.Stdout);
+            Assert.NotEmpty(report.RootElement.GetProperty("revisionsRemoved").EnumerateArray());
+            Assert.True(report.RootElement.GetProperty("objects").GetProperty("objectsDeleted").GetInt64() > 0, gc.Stdout);
             await repo.VerifyFullOkAsync(Ct);
             var dest = temp.File($"dest{i}");
             await repo.OkAsync(Ct, "materialize", "--no-cache", $"again/{i}", dest);
@@ -63,5 +86,26 @@ public sealed class ConcurrencyTests : CliTest
 
         var state = await repo.StateAsync(Ct);
         for (var i = 0; i < rounds; i++) Assert.True(state.Has($"again/{i}") && state.Has($"victim/{i}"), state.ToString());
+    }
+
+    /// <summary>Waits until the process has stopped itself at its fault point (state T in /proc).</summary>
+    private static async Task WaitUntilStoppedAsync(System.Diagnostics.Process process)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            if (process.HasExited) Assert.Fail($"the process exited ({process.ExitCode}) before reaching its fault point");
+            var stat = await File.ReadAllTextAsync($"/proc/{process.Id}/stat");
+            if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T')) return;
+            await Task.Delay(100);
+        }
+
+        Assert.Fail("the process did not reach its fault point within a minute");
+    }
+
+    private static void Kill(int pid, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
     }
 }

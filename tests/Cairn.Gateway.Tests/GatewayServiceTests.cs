@@ -388,12 +388,21 @@ public abstract class GatewayServiceTests : IAsyncLifetime
             Assert.Equal(root, record.Root);
         }
 
-        // Every product in the catalog is whole: its tree is readable to the last file.
+        // Every product in the catalog is whole: every file of its tree reads back with the content its site sent
+        // (acknowledged or not: a commit the kill cut off after it landed is in the catalog too).
+        Assert.NotEmpty(catalog.Products);
         foreach (var p in catalog.Products)
         {
-            await foreach (var _ in repo.Trees.WalkAsync(p.Root, CancellationToken.None))
+            var read = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            await foreach (var (relative, entry) in repo.Trees.WalkAsync(p.Root, CancellationToken.None))
             {
+                if (!entry.IsFile) continue;
+                using var content = new MemoryStream();
+                await repo.Trees.CopyContentAsync(entry, content, CancellationToken.None);
+                read[relative] = System.Text.Encoding.UTF8.GetString(content.ToArray());
             }
+
+            Assert.Equal(new SortedDictionary<string, string>(Files(p.Name), StringComparer.Ordinal), read);
         }
 
         // The restarted gateway takes commits again.

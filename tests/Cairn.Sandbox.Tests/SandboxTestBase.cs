@@ -20,11 +20,31 @@ public abstract class SandboxTestBase : IDisposable
         Limits = limits ?? new SandboxLimits { WallTime = TimeSpan.FromSeconds(60) },
     };
 
-    protected async Task<(SandboxResult Result, string Log)> RunAsync(SandboxSpec spec, CancellationToken cancellationToken = default)
+    protected Task<(SandboxResult Result, string Log)> RunAsync(SandboxSpec spec, CancellationToken cancellationToken = default) =>
+        RunAsync(Sandbox, spec, cancellationToken);
+
+    protected static async Task<(SandboxResult Result, string Log)> RunAsync(BubblewrapSandbox sandbox, SandboxSpec spec, CancellationToken cancellationToken = default)
     {
         using var log = new MemoryStream();
-        var result = await Sandbox.RunAsync(spec, log, cancellationToken);
+        var result = await sandbox.RunAsync(spec, log, cancellationToken);
         return (result, Encoding.UTF8.GetString(log.ToArray()));
+    }
+
+    /// <summary>A sleep duration no other process on the host has on its command line, to find the run's leftovers.</summary>
+    protected static string NewMarker() => $"1000.{Random.Shared.Next(100000, 999999)}";
+
+    protected static string Tail(string log) => log.Length <= 2000 ? log : log[^2000..];
+
+    /// <summary>uid:gid of a host file.</summary>
+    protected static string Owner(string path)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("stat") { RedirectStandardOutput = true };
+        foreach (var a in (string[])["-c", "%u:%g", "--", path]) psi.ArgumentList.Add(a);
+        using var stat = System.Diagnostics.Process.Start(psi)!;
+        var owner = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        Assert.Equal(0, stat.ExitCode);
+        return owner;
     }
 
     protected async Task<string> RunOkAsync(string script, params SandboxMount[] mounts)

@@ -160,6 +160,7 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
                 options.Tests, options.Log, _options.Channel, result);
             CommitOutcome outcome;
             job.Deciding();
+            FaultPoints.Hit("site-commit");
             try
             {
                 outcome = await _gateway.CommitAsync(commit, ct).ConfigureAwait(false);

@@ -58,7 +58,9 @@ public sealed class StackBuildTests(StackFixture stack)
 
         var again = await StackFixture.Builder(repo).BuildAsync(StackFixture.Options(stack.Recipes, stack.Repository), null, default);
         Assert.All(again.Packages, p => Assert.Equal(PackageStatus.UpToDate, p.Status));
-        Assert.True(again.Duration < TimeSpan.FromSeconds(10), $"an up-to-date run took {again.Duration}");
+        // A hang guard only, far above any real run: how fast planning is, is measured in benchmarks/build
+        // (docs/performance.md), never timed here.
+        Assert.True(again.Duration < TimeSpan.FromMinutes(2), $"an up-to-date run took {again.Duration}: hung?");
         Assert.Equal(before, (await repo.HeadAsync(default)).Revision);
     }
 

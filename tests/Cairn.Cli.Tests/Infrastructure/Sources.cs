@@ -14,14 +14,14 @@ public static class Sources
     private static string Find()
     {
         if (Environment.GetEnvironmentVariable("CAIRN_TEST_SOURCES") is { Length: > 0 } env) return env;
-        // Walk up from the test binaries to the checkout, whose sibling is shared/sources.
+        // Walk up from the test binaries to the checkout, whose sibling is shared/sources. Where it is missing,
+        // that is the path the tests name when they fail.
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "shared", "sources");
-            if (System.IO.Directory.Exists(candidate)) return candidate;
+            if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "sources"));
         }
 
-        return "/work/shared/sources";
+        throw new InvalidOperationException($"cannot find the checkout (Cairn.slnx) above {AppContext.BaseDirectory}; set CAIRN_TEST_SOURCES");
     }
 
     /// <summary>Unpacks a source tarball with the real tar and returns its single top directory.</summary>

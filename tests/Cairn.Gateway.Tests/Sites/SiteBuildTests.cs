@@ -215,7 +215,7 @@ public sealed class SiteBuildTests
     }
 
     [Fact]
-    public async Task A_site_frozen_past_its_ttl_has_its_late_commit_refused_and_the_other_sites_product_stays()
+    public async Task A_site_frozen_mid_build_past_its_ttl_loses_its_claim_and_the_other_sites_product_stays()
     {
         using var dir = new TempDir("cairn-sites");
         await using var gateway = await GatewayProcess.StartAsync();
@@ -240,6 +240,45 @@ public sealed class SiteBuildTests
         var lost = Assert.Single(aOutcome.Result.Packages);
         Assert.Equal(PackageStatus.Failed, lost.Status);
         Assert.True(lost.Code == ErrorCodes.Name(ErrorCode.ClaimLost), $"{lost.Code}: {lost.Reason}\n{aOutcome.Stderr}");
+
+        await using var store = await gateway.OpenDatabaseAsync();
+        var commits = (await store.ListCommitsAsync(0, 100, CancellationToken.None)).Where(c => c.Commit.BuildKey == built.BuildKey).ToList();
+        Assert.Equal("site-b", Assert.Single(commits).Commit.Site);
+        Assert.Equal("site-b", Assert.Single(await store.GetResultsAsync(built.BuildKey!, CancellationToken.None)).Site);
+        Assert.Equal(built.Product, (await CatalogAsync(gateway)).Find(Platform, new ProductRef("slow", "1.0"))!.Root);
+    }
+
+    [Fact]
+    public async Task A_site_frozen_past_its_ttl_has_its_late_commit_refused_and_the_other_sites_product_stays()
+    {
+        using var dir = new TempDir("cairn-sites");
+        await using var gateway = await GatewayProcess.StartAsync(new GatewayProcessOptions { ExtraArguments = ["--verbose"] });
+        await SetStableAsync(gateway, 1);
+        var recipes = dir.Sub("recipes");
+        // Random content: each site's product has its own root, so the catalog shows whose product it holds.
+        Recipe(recipes, "slow", [], """head -c 8 /dev/urandom | od -An -tx1 > "$SOFT_DIR/share/slow.txt" """);
+
+        // site-a freezes (SIGSTOP, at a fault point) with its product built, checked and uploaded, just before it
+        // sends the commit: no heartbeat can tell it the claim is gone, so the stale token does reach the gateway.
+        await using var a = await SiteProcess.StartAsync(gateway, "site-a", recipes, dir,
+            env: new Dictionary<string, string> { ["CAIRN_FAULT_POINT"] = "site-commit:stop" });
+        await a.WaitUntilStoppedAsync();
+        await using var b = await SiteProcess.StartAsync(gateway, "site-b", recipes, dir);
+        var bOutcome = await b.ExitAsync();
+        Assert.True(bOutcome.ExitCode == 0, bOutcome.Stderr);
+        var built = Assert.Single(bOutcome.Result.Packages);
+        Assert.Equal(JobOutcome.Built, built.Job);
+
+        await a.SignalAsync("CONT");
+        var aOutcome = await a.ExitAsync();
+        Assert.Equal(ErrorCodes.BuildFailedExitCode, aOutcome.ExitCode);
+        var lost = Assert.Single(aOutcome.Result.Packages);
+        Assert.Equal(PackageStatus.Failed, lost.Status);
+        Assert.True(lost.Code == ErrorCodes.Name(ErrorCode.ClaimLost), $"{lost.Code}: {lost.Reason}\n{aOutcome.Stderr}");
+
+        // The gateway's log: the commit with site-a's stale fencing token arrived and was refused there.
+        var refused = $"POST /v1/commits: {ErrorCodes.Name(ErrorCode.ClaimLost)} site site-a's claim on job {built.BuildKey}";
+        Assert.True(gateway.Log.Contains(refused, StringComparison.Ordinal), $"no refused commit from site-a in the gateway's log:\n{gateway.Log}");
 
         await using var store = await gateway.OpenDatabaseAsync();
         var commits = (await store.ListCommitsAsync(0, 100, CancellationToken.None)).Where(c => c.Commit.BuildKey == built.BuildKey).ToList();

@@ -57,14 +57,28 @@ public sealed class SiteProcess : IAsyncDisposable
 
     /// <param name="cpus">Run under <c>taskset -c CPUS</c> (the sandboxed build inherits the affinity).</param>
     public static async Task<SiteProcess> StartAsync(GatewayProcess gateway, string name, string recipes, TempDir dir,
-        string claimTtl = "2s", string? cpus = null, IReadOnlyList<string>? extra = null)
+        string claimTtl = "2s", string? cpus = null, IReadOnlyList<string>? extra = null, IReadOnlyDictionary<string, string>? env = null)
     {
         var token = await gateway.TokenFileAsync(name, dir.Path);
         var command = new List<string>();
         if (cpus is not null) command.AddRange(["taskset", "-c", cpus]);
         command.AddRange([.. CairnUnderTest.Command, "build", recipes, "--gateway", gateway.Url.AbsoluteUri, "--site", name,
             "--token-file", token, "--claim-ttl", claimTtl, "--poll-max", "400ms", "--work", dir.Sub($"work-{name}"), "--json", "--verbose", .. extra ?? []]);
-        return new SiteProcess(name, Exec.Start(command));
+        return new SiteProcess(name, Exec.Start(command, env));
+    }
+
+    /// <summary>Waits until the site has stopped itself at a CAIRN_FAULT_POINT=NAME:stop (state T in /proc).</summary>
+    public async Task WaitUntilStoppedAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        while (true)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"site {Name} exited ({_process.ExitCode}) before its fault point:\n{Stderr}");
+            var stat = await File.ReadAllTextAsync($"/proc/{Pid}/stat");
+            if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T')) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"site {Name} did not reach its fault point:\n{Stderr}");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>Waits until the site's progress output contains <paramref name="text"/>.</summary>
