@@ -7,6 +7,8 @@ packages=(
   util-linux          # prlimit, mount
   fuse3               # the read-only mount
   build-essential pkg-config   # the example stack's builds
+  cmake               # build tests: a CMake package installs into lib/ in the sandbox as on the host
+  libpng-dev          # build tests: CODE-RADE's freetype-deploy takes libpng from the host (host-modules)
   tar gzip bzip2 xz-utils zstd # real tarballs in tests
   strace              # fsync fault injection in tests
   environment-modules tcl      # modulefiles; Lmod comes from scripts/install-lmod.sh below

@@ -25,7 +25,11 @@ public sealed record BuildPaths(
     string Workspace,
     string Prefix,
     IReadOnlyList<string> Sources,
-    IReadOnlyList<(Recipe Recipe, string HostPrefix)> Dependencies);
+    IReadOnlyList<(Recipe Recipe, string HostPrefix)> Dependencies)
+{
+    /// <summary>The CODE-RADE additions of a <c>layout: code-rade</c> recipe (<see cref="CodeRade.CodeRadeEnvironment.Prepare"/>); null otherwise.</summary>
+    public CodeRade.CodeRadeEnvironment? CodeRade { get; init; }
+}
 
 /// <summary>Turns a recipe phase into a sandbox spec following the contract in docs/recipes.md.</summary>
 public static class BuildSteps
@@ -39,9 +43,10 @@ public static class BuildSteps
     /// <summary>
     /// The phases a package runs, each in its own sandbox. Without sources there is nothing to unpack, and a
     /// sandbox that would run an empty loop costs a namespace set-up and a process start for nothing.
+    /// A CODE-RADE build.sh unpacks its sources from SRC_DIR itself.
     /// </summary>
     public static IReadOnlyList<BuildPhase> PhasesFor(BuildPaths paths) =>
-        paths.Sources.Count == 0 ? [BuildPhase.Build, BuildPhase.Check] : [BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check];
+        paths.Sources.Count == 0 || paths.CodeRade is not null ? [BuildPhase.Build, BuildPhase.Check] : [BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check];
 
     public static SandboxSpec Create(
         Recipe recipe,
@@ -57,12 +62,18 @@ public static class BuildSteps
         ArgumentNullException.ThrowIfNull(paths);
         var prefix = layout.PrefixOf(recipe.Name, recipe.Version);
         var deps = paths.Dependencies.Select(d => (d.Recipe.Name, Prefix: layout.PrefixOf(d.Recipe.Name, d.Recipe.Version))).ToList();
-        var env = BuildVariables.Compute(recipe, layout, deps);
+        var libraries = paths.Dependencies.ToDictionary(d => d.Recipe.Name, d => LibraryFolders.Of(d.HostPrefix), StringComparer.Ordinal);
+        var env = BuildVariables.Compute(recipe, layout, deps, libraryFolders: libraries);
+        var codeRade = paths.CodeRade?.Mounts(recipe, layout, paths.Dependencies, paths.Prefix);
+        paths.CodeRade?.AddVariables(recipe, layout, env);
 
         var mounts = new List<SandboxMount> { SandboxMount.ReadOnly(Path.GetFullPath(recipe.Directory), RecipePath) };
-        foreach (var source in paths.Sources)
+        if (codeRade is { } before) mounts.AddRange(before.BeforeSources);
+        for (var i = 0; i < paths.Sources.Count; i++)
         {
-            mounts.Add(SandboxMount.ReadOnly(Path.GetFullPath(source), $"{BuildVariables.SourcesPath}/{Path.GetFileName(source)}"));
+            var source = paths.Sources[i];
+            var name = i < recipe.Sources.Count ? recipe.Sources[i].As ?? Path.GetFileName(source) : Path.GetFileName(source);
+            mounts.Add(SandboxMount.ReadOnly(Path.GetFullPath(source), $"{BuildVariables.SourcesPath}/{name}"));
         }
 
         mounts.Add(SandboxMount.Writable(Path.GetFullPath(paths.Workspace), BuildVariables.WorkspacePath));
@@ -72,11 +83,14 @@ public static class BuildSteps
         }
 
         var hostPrefixFull = Path.GetFullPath(paths.Prefix);
-        mounts.Add(phase == BuildPhase.Check ? SandboxMount.ReadOnly(hostPrefixFull, prefix) : SandboxMount.Writable(hostPrefixFull, prefix));
+        // A CODE-RADE check-build.sh runs make install: its check may write the prefix; what it leaves is published
+        // only if it passes.
+        mounts.Add(phase == BuildPhase.Check && codeRade is null ? SandboxMount.ReadOnly(hostPrefixFull, prefix) : SandboxMount.Writable(hostPrefixFull, prefix));
+        if (codeRade is { } extra) mounts.AddRange(extra.After);
 
         IReadOnlyList<string> command = phase switch
         {
-            BuildPhase.Unpack => ["/bin/sh", "-ec", UnpackScript, "cairn-unpack", .. paths.Sources.Select(Path.GetFileName)!],
+            BuildPhase.Unpack => ["/bin/sh", "-ec", UnpackScript, "cairn-unpack", .. paths.Sources.Select((s, i) => i < recipe.Sources.Count && recipe.Sources[i].As is { } a ? a : Path.GetFileName(s))],
             BuildPhase.Build => ScriptCommand(recipe.Build, "build"),
             _ => ScriptCommand(recipe.Check, "check"),
         };

@@ -34,12 +34,15 @@ public static class BuildVariables
     /// </summary>
     /// <param name="dependencies">All dependencies (transitive) with their deployment prefixes, nearest first:
     /// their directories come first in the search paths.</param>
+    /// <param name="libraryFolders">Per dependency name, its library folders (<see cref="LibraryFolders.Of"/>: lib,
+    /// and lib64 and lib/&lt;multiarch&gt; when it has them); a dependency not listed gets lib only.</param>
     public static Dictionary<string, string> Compute(
         Recipe recipe,
         DeploymentLayout layout,
         IReadOnlyList<(string Name, string Prefix)> dependencies,
         string sourcesPath = SourcesPath,
-        string workspacePath = WorkspacePath)
+        string workspacePath = WorkspacePath,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? libraryFolders = null)
     {
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(layout);
@@ -74,10 +77,12 @@ public static class BuildVariables
             string.Join(':', dependencies.Select(d => $"{d.Prefix}/{suffix}").Concat(tail is null ? [] : [tail]));
 
         env["PATH"] = Join("bin", SandboxContract.DefaultPath);
-        env["LD_LIBRARY_PATH"] = Join("lib");
-        env["LIBRARY_PATH"] = Join("lib");
+        IReadOnlyList<string> Libs(string name) => libraryFolders?.GetValueOrDefault(name) ?? ["lib"];
+        var libraryPath = string.Join(':', dependencies.SelectMany(d => Libs(d.Name).Select(l => $"{d.Prefix}/{l}")));
+        env["LD_LIBRARY_PATH"] = libraryPath;
+        env["LIBRARY_PATH"] = libraryPath;
         env["CPATH"] = Join("include");
-        env["PKG_CONFIG_PATH"] = string.Join(':', dependencies.SelectMany(d => new[] { $"{d.Prefix}/lib/pkgconfig", $"{d.Prefix}/share/pkgconfig" }));
+        env["PKG_CONFIG_PATH"] = string.Join(':', dependencies.SelectMany(d => Libs(d.Name).Select(l => $"{d.Prefix}/{l}/pkgconfig").Append($"{d.Prefix}/share/pkgconfig")));
 
         var fixedNames = env.Keys.Where(k => Identity.Contains(k) || k.EndsWith("_DIR", StringComparison.Ordinal)).ToHashSet();
         foreach (var (name, value) in recipe.Environment)

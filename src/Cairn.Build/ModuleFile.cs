@@ -14,16 +14,23 @@ public static class ModuleFile
     /// <summary>Top-level directory of modulefiles in the repository tree.</summary>
     public const string TreeDirectory = "modules";
 
-    /// <summary>Search-path variables and the prefix folders that go into them, when the product has them.</summary>
-    private static readonly (string Variable, string[] Folders)[] StandardPaths =
-    [
-        ("PATH", ["bin"]),
-        ("LD_LIBRARY_PATH", ["lib", "lib64"]),
-        ("LIBRARY_PATH", ["lib", "lib64"]),
-        ("PKG_CONFIG_PATH", ["lib/pkgconfig", "lib64/pkgconfig", "share/pkgconfig"]),
-        ("CPATH", ["include"]),
-        ("MANPATH", ["share/man", "man"]),
-    ];
+    /// <summary>
+    /// Search-path variables and the prefix folders that go into them, when the product has them: lib/, lib64/ and
+    /// lib/&lt;multiarch&gt;/ (<see cref="LibraryFolders"/>) for the library paths.
+    /// </summary>
+    private static (string Variable, string[] Folders)[] StandardPaths(string hostPrefix)
+    {
+        var libs = LibraryFolders.Of(hostPrefix);
+        return
+        [
+            ("PATH", ["bin"]),
+            ("LD_LIBRARY_PATH", [.. libs]),
+            ("LIBRARY_PATH", [.. libs]),
+            ("PKG_CONFIG_PATH", [.. libs.Select(l => l + "/pkgconfig"), "share/pkgconfig"]),
+            ("CPATH", ["include"]),
+            ("MANPATH", ["share/man", "man"]),
+        ];
+    }
 
     /// <summary>Variables that <c>modules: variables:</c> values may use; each becomes a Tcl expression.</summary>
     private static readonly string[] KnownVariables = ["SOFT_DIR", "NAME", "VERSION"];
@@ -49,7 +56,9 @@ public static class ModuleFile
     /// <param name="platform">The repository platform the product is published under.</param>
     /// <param name="hostPrefix">The installed product on the host: only folders that exist go into the search paths.</param>
     /// <param name="dependencies">Direct dependencies, loaded first (each loads its own).</param>
-    public static string Generate(Recipe recipe, string platform, string hostPrefix, IReadOnlyList<Recipe> dependencies, string? buildKey)
+    /// <param name="fixedPrefix">The product's absolute path, for a modulefile used where the product is (inside a
+    /// build sandbox); null: relocatable, found from the modulefile's own place in a repository tree.</param>
+    public static string Generate(Recipe recipe, string platform, string hostPrefix, IReadOnlyList<Recipe> dependencies, string? buildKey, string? fixedPrefix = null)
     {
         ArgumentNullException.ThrowIfNull(recipe);
         ArgumentNullException.ThrowIfNull(dependencies);
@@ -64,8 +73,15 @@ public static class ModuleFile
         // Relocatable: this file is <root>/modules/<platform>/<name>/<version> and the product <root>/<platform>/
         // <name>/<version>, so the product is found wherever the repository tree is mounted, materialized or
         // unpacked. ModulesCurrentModulefile is set by environment-modules and by Lmod for Tcl modulefiles.
-        sb.Append("set cairn_root [file dirname [file dirname [file dirname [file dirname [file normalize $ModulesCurrentModulefile]]]]]\n");
-        sb.Append($"set prefix \"$cairn_root/{Escape(platform)}/{Escape(recipe.Name)}/{Escape(recipe.Version)}\"\n\n");
+        if (fixedPrefix is not null)
+        {
+            sb.Append($"set prefix \"{Escape(fixedPrefix)}\"\n\n");
+        }
+        else
+        {
+            sb.Append("set cairn_root [file dirname [file dirname [file dirname [file dirname [file normalize $ModulesCurrentModulefile]]]]]\n");
+            sb.Append($"set prefix \"$cairn_root/{Escape(platform)}/{Escape(recipe.Name)}/{Escape(recipe.Version)}\"\n\n");
+        }
 
         foreach (var dep in dependencies)
         {
@@ -95,7 +111,7 @@ public static class ModuleFile
     {
         var result = new List<(string, string)>();
         var added = new HashSet<(string, string)>();
-        foreach (var (variable, folders) in StandardPaths)
+        foreach (var (variable, folders) in StandardPaths(hostPrefix))
         {
             foreach (var folder in folders)
             {

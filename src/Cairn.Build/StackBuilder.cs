@@ -360,6 +360,12 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                     Directory.CreateDirectory(Path.Combine(work, "workspace")).FullName,
                     Directory.CreateDirectory(Path.Combine(work, "prefix")).FullName,
                     decision.SourceFiles, depPaths);
+                if (recipe.Layout == RecipeLayout.CodeRade)
+                {
+                    paths = paths with { CodeRade = CodeRade.CodeRadeEnvironment.Prepare(work, paths.Workspace, recipe, layout, depPaths, d => stack.Graph.DirectDependencies(d.Name), rootFs) };
+                    log.WriteLine($"== layout code-rade: modules ci, deploy{(paths.CodeRade.GccVersion is { } gcc ? $", gcc/{gcc}" : "")}, {depPaths.Count} dependencies' and {recipe.HostModules.Count} host modules on MODULEPATH; the check may install into the prefix");
+                }
+
                 var checkDuration = TimeSpan.Zero;
                 foreach (var phase in BuildSteps.PhasesFor(paths))
                 {
@@ -367,13 +373,16 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                     monitor?.Started(recipe, failurePhase);
                     log.WriteLine($"== {failurePhase}");
                     log.Flush();
+                    var phaseStart = file.Position;
                     var spec = BuildSteps.Create(recipe, phase, layout, paths, stack.Options.Limits, rootFs, stack.Options.SourceDateEpoch);
                     var run = await sandbox.RunAsync(spec, log, ct).ConfigureAwait(false);
                     log.WriteLine($"== {failurePhase}: {run.Describe()} after {run.Duration.TotalSeconds:0.0} s");
                     if (!run.Succeeded)
                     {
-                        var code = phase == BuildPhase.Check ? ErrorCode.CheckFailed : ErrorCode.BuildFailed;
-                        result = Failed(recipe, code, $"{failurePhase}: {run.Describe()}", decision.Key, time.GetElapsedTime(started), null);
+                        log.Flush();
+                        file.Flush(flushToDisk: false);
+                        var (code, reason) = BuildFailureHints.Explain(recipe, phase, run.Describe(), BuildFailureHints.ReadFrom(logFile, phaseStart), layout.PrefixOf(recipe.Name, recipe.Version));
+                        result = Failed(recipe, code, reason, decision.Key, time.GetElapsedTime(started), null);
                         break;
                     }
 
@@ -401,6 +410,12 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                 else
                 {
                     failurePhase = "publish";
+                    if (paths.CodeRade is { } codeRade)
+                    {
+                        var generated = ModuleFile.Generate(recipe, stack.Platform, paths.Prefix, stack.Graph.DirectDependencies(recipe.Name), decision.Key.ToString());
+                        foreach (var line in codeRade.Compare(generated)) log.WriteLine($"== {line}");
+                    }
+
                     log.WriteLine($"== publishing {recipe.Id} ({stack.Platform})");
                     log.Flush();
                     file.Flush(flushToDisk: false);
@@ -467,6 +482,12 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
             new(logPath, logFile),
         };
         extras.AddRange(reports.Select(r => new ExtraFile($"{logDir}/{TestReport.JunitFolder}/{Path.GetFileName(r)}", r)));
+        if (paths.CodeRade is { } codeRade)
+        {
+            // The modulefiles check-build.sh wrote: kept beside the log for comparison; cairn's own modulefile is the one published.
+            extras.AddRange(codeRade.WrittenModulefiles().Select(m => new ExtraFile(CodeRade.CodeRadeEnvironment.KeptPathInTree(stack.Platform, recipe.Name, recipe.Version, m), Path.Combine(codeRade.WrittenModules, m))));
+        }
+
         var published = await target.PublishAsync(job, new ProductRef(recipe.Name, recipe.Version), paths.Prefix, new PublishOptions
         {
             Platform = stack.Platform,

@@ -37,6 +37,7 @@ namespace Cairn.Cli;
 [JsonSerializable(typeof(IReadOnlyDictionary<string, long>))]
 [JsonSerializable(typeof(ReplicateResult))]
 [JsonSerializable(typeof(BuildPlan))]
+[JsonSerializable(typeof(IReadOnlyList<Cairn.Build.CodeRade.CodeRadeImportResult>))]
 [JsonSerializable(typeof(StackBuildResult))]
 [JsonSerializable(typeof(ChallengeResult))]
 [JsonSerializable(typeof(MountOutput))]

@@ -87,6 +87,11 @@ public enum ErrorCode
     DepsTarballConflict = 632,
     DepsMountInvalid = 633,
 
+    // 640-649: CODE-RADE compatibility (layout: code-rade, cairn recipe import; docs/recipes.md)
+    SourceDownloadRefused = 640,
+    ModulesUnavailable = 641,
+    RecipeImportIncomplete = 642,
+
     // 7xx: remote repositories and distribution (docs/errors.md)
     RemoteUnavailable = 700,
     RemoteReadOnly = 701,
@@ -182,6 +187,8 @@ public static class ErrorCodes
         ErrorCode.BuildFailed or ErrorCode.CheckFailed or ErrorCode.BuildBlocked => BuildFailedExitCode,
         ErrorCode.DepsSourceInvalid => 2,
         ErrorCode.DepsProductMissing => 3,
+        ErrorCode.SourceDownloadRefused => BuildFailedExitCode,
+        ErrorCode.ModulesUnavailable => 2,
         >= ErrorCode.RecipeSyntax and < (ErrorCode)700 => 5,
         ErrorCode.RemoteReadOnly or ErrorCode.RemoteInvalidUrl or ErrorCode.RemoteSettingInvalid => 2,
         ErrorCode.RemoteContentRejected => 4,

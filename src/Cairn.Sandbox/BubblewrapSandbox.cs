@@ -53,8 +53,11 @@ public sealed partial class BubblewrapSandbox : ISandbox
     // Read-only from a chosen root file system, besides /usr, /etc and the top-level links.
     private static readonly string[] ChosenRootExtras = ["var", "opt"];
 
-    // Just enough of the host's /etc for compilers and the dynamic loader; passwd, group and hosts are generated.
-    private static readonly string[] HostEtc = ["alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "os-release"];
+    // Just enough of the host's /etc for compilers and the dynamic loader, plus the distribution's identity files
+    // that build systems read (CMake's GNUInstallDirs picks lib/ rather than lib64/ on Debian from debian_version;
+    // configure scripts and CODE-RADE's scripts read lsb-release or redhat-release); passwd, group and hosts are generated.
+    private static readonly string[] HostEtc =
+        ["alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "os-release", "debian_version", "lsb-release", "redhat-release", "system-release"];
 
     private readonly BubblewrapOptions _options;
     private readonly TimeProvider _time;

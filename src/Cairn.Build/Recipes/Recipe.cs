@@ -39,17 +39,43 @@ public sealed record Recipe
 
     public ModuleSettings Modules { get; init; } = ModuleSettings.Empty;
 
+    /// <summary>How the scripts expect to be run: Cairn's contract, or CODE-RADE's (docs/recipes.md, "Coming from CODE-RADE").</summary>
+    public RecipeLayout Layout { get; init; } = RecipeLayout.Cairn;
+
+    /// <summary>
+    /// CODE-RADE layout: module names the scripts load (<c>module add cmake</c>) for tools the build environment
+    /// already provides; each gets an empty modulefile so that loading it succeeds.
+    /// </summary>
+    public IReadOnlyList<string> HostModules { get; init; } = [];
+
     /// <summary>"name/version".</summary>
     public string Id => $"{Name}/{Version}";
 
     public override string ToString() => Id;
 }
 
+/// <summary>How a recipe's scripts are run (recipe.yml <c>layout:</c>).</summary>
+public enum RecipeLayout
+{
+    /// <summary>Cairn's contract: sources unpacked for the script, the check sees a read-only prefix.</summary>
+    Cairn,
+
+    /// <summary>
+    /// A CODE-RADE <c>*-deploy</c> repository as it is: the scripts unpack their sources from SRC_DIR, the check
+    /// installs into the prefix, and <c>module</c> (with ci, deploy, gcc and the dependencies' modules) works.
+    /// </summary>
+    CodeRade,
+}
+
 /// <summary>A source archive or file: found by <see cref="FileName"/> in the source directories, checked by digest.</summary>
-public sealed record RecipeSource(string? Path, Uri? Url, Digest Sha256, SourceLocation Location)
+/// <param name="As">The file name the scripts see in SRC_DIR (CODE-RADE's ${NAME}-${VERSION}.tar.gz); null: <see cref="FileName"/>.</param>
+public sealed record RecipeSource(string? Path, Uri? Url, Digest Sha256, SourceLocation Location, string? As = null)
 {
     /// <summary>The name looked up in source directories: the path, or the last segment of the URL.</summary>
     public string FileName => Path ?? System.IO.Path.GetFileName(Url!.AbsolutePath);
+
+    /// <summary>The name the file has in SRC_DIR inside the sandbox.</summary>
+    public string NameInSandbox => As ?? FileName;
 }
 
 /// <summary>A dependency by name, optionally pinned to one version.</summary>

@@ -15,7 +15,10 @@ public static partial class RecipeParser
     public const string FileName = "recipe.yml";
 
     private static readonly string[] TopLevelKeys =
-        ["name", "version", "description", "sources", "dependencies", "build", "check", "env", "environment", "modules"];
+        ["name", "version", "description", "sources", "dependencies", "build", "check", "env", "environment", "modules", "layout", "host-modules"];
+
+    /// <summary>The values of <c>layout:</c>.</summary>
+    public const string CodeRadeLayout = "code-rade";
 
     public static Recipe Load(string recipeDirectory)
     {
@@ -68,7 +71,23 @@ public static partial class RecipeParser
             Environment = reader.Environment(root),
             BuildEnvironment = reader.OptionalScalar(root, "environment"),
             Modules = reader.Modules(root),
+            Layout = reader.Layout(root),
+            HostModules = reader.HostModules(root),
         };
+        if (recipe.HostModules.Count > 0 && recipe.Layout != RecipeLayout.CodeRade)
+        {
+            throw new CairnException(ErrorCode.RecipeInvalid, $"{file}: 'host-modules' is only for 'layout: {CodeRadeLayout}' recipes, whose scripts run 'module add'");
+        }
+
+        var inSandbox = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var source in recipe.Sources)
+        {
+            if (!inSandbox.Add(source.NameInSandbox))
+            {
+                throw new CairnException(ErrorCode.RecipeInvalid, $"{source.Location}: two sources would be {BuildVariables.SourcesPath}/{source.NameInSandbox}; give one of them another 'as' name");
+            }
+        }
+
         return recipe;
     }
 
@@ -77,6 +96,9 @@ public static partial class RecipeParser
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._+~-]*$")]
     private static partial Regex VersionPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9][A-Za-z0-9._+-]*)?$")]
+    private static partial Regex ModuleNamePattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex VariablePattern();
@@ -139,7 +161,7 @@ public static partial class RecipeParser
             foreach (var item in Sequence(node, "a list of sources").Children)
             {
                 var map = Mapping(item, Expected);
-                RejectUnknown(map, ["path", "url", "sha256"], "source");
+                RejectUnknown(map, ["path", "url", "sha256", "as"], "source");
                 var path = OptionalScalar(map, "path");
                 var urlText = OptionalScalar(map, "url");
                 if (path is null && urlText is null) throw Invalid(map, $"expected {Expected}; neither 'path' nor 'url' is given");
@@ -162,7 +184,13 @@ public static partial class RecipeParser
                     throw Invalid(shaNode, $"'sha256' is '{shaText}'; expected the lowercase hex SHA-256 of the file (64 characters)");
                 }
 
-                result.Add(new RecipeSource(path, url, sha, At(map)));
+                var asName = OptionalScalar(map, "as");
+                if (asName is not null && (asName.Contains('/', StringComparison.Ordinal) || asName is "." or ".." || asName.StartsWith('.')))
+                {
+                    throw Invalid(Get(map, "as")!, $"'as' is '{asName}'; expected a plain file name for $SRC_DIR (e.g. gsl-2.7.1.tar.gz)");
+                }
+
+                result.Add(new RecipeSource(path, url, sha, At(map), asName));
             }
 
             return result;
@@ -270,6 +298,35 @@ public static partial class RecipeParser
         {
             var name = Scalar(node, "a variable name");
             return VariablePattern().IsMatch(name) ? name : throw Invalid(node, $"'{name}' is not a variable name; expected letters, digits and '_', not starting with a digit");
+        }
+
+        public RecipeLayout Layout(YamlMappingNode root)
+        {
+            if (Get(root, "layout") is not { } node) return RecipeLayout.Cairn;
+            return Scalar(node, $"'cairn' or '{CodeRadeLayout}'") switch
+            {
+                "cairn" => RecipeLayout.Cairn,
+                CodeRadeLayout => RecipeLayout.CodeRade,
+                var other => throw Invalid(node, $"'layout' is '{other}'; expected 'cairn' (the default) or '{CodeRadeLayout}' (a CODE-RADE *-deploy repository's scripts as they are)"),
+            };
+        }
+
+        public List<string> HostModules(YamlMappingNode root)
+        {
+            var result = new List<string>();
+            if (Get(root, "host-modules") is not { } node) return result;
+            foreach (var item in Sequence(node, "a list of module names (e.g. [cmake])").Children)
+            {
+                var name = Scalar(item, "a module name");
+                if (!ModuleNamePattern().IsMatch(name) || name.Split('/').Any(s => s is "." or ".."))
+                {
+                    throw Invalid(item, $"'{name}' is not a module name; expected NAME or NAME/VERSION (letters, digits, . _ + -)");
+                }
+
+                result.Add(name);
+            }
+
+            return result;
         }
 
         public ModuleSettings Modules(YamlMappingNode root)

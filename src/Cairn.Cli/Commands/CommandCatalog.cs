@@ -29,6 +29,7 @@ public static class CommandCatalog
         Key.KeyCommand.Create(),
         Gateway.GatewayCommand.Create(),
         Coherence.CoherenceCommand.Create(),
+        RecipeImport.RecipeCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>
