@@ -20,6 +20,7 @@ packages=(
   busybox-static      # build environment tests: a tiny static root file system
   clang zlib1g-dev    # Native AOT compilation of the shipped cairn (scripts/build-cli.sh)
   python3             # tests: another process holding a POSIX record lock (client cache fill locks)
+  chromium            # dashboard end-to-end tests (Microsoft.Playwright drives Debian's browser; no browser download)
 )
 
 missing=()

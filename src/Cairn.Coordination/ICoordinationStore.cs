@@ -56,6 +56,9 @@ public interface ICoordinationStore : IAsyncDisposable
     /// <summary>The live claim on a key, or null.</summary>
     Task<Claim?> GetClaimAsync(string buildKey, CancellationToken ct);
 
+    /// <summary>Every live claim (not released, not expired), oldest first: what is being built now, and where.</summary>
+    Task<IReadOnlyList<Claim>> ListLiveClaimsAsync(CancellationToken ct);
+
     // Publish leases
 
     /// <summary>
@@ -86,6 +89,9 @@ public interface ICoordinationStore : IAsyncDisposable
     Task<BuildResult> RecordResultAsync(BuildResult result, CancellationToken ct);
 
     Task<IReadOnlyList<BuildResult>> GetResultsAsync(string buildKey, CancellationToken ct);
+
+    /// <summary>The most recently recorded results of any key and site, newest first, at most <paramref name="limit"/> (1 to 100,000).</summary>
+    Task<IReadOnlyList<BuildResult>> ListRecentResultsAsync(int limit, CancellationToken ct);
 
     Task<CoherenceReport> GetCoherenceAsync(string buildKey, CancellationToken ct);
 

@@ -1,5 +1,6 @@
 using Cairn.Core;
 using Cairn.Server;
+using Cairn.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -19,6 +20,9 @@ public sealed record GatewayHostOptions
     public string Listen { get; init; } = "http://127.0.0.1:8090";
 
     public TimeSpan ManifestMaxAge { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The path prefix a reverse proxy serves the dashboard under; null: X-Forwarded-Prefix or none.</summary>
+    public string? BasePath { get; init; }
 }
 
 /// <summary>The gateway's web application: the /v1 API and, on the same listener, the repository endpoints of <c>cairn serve</c>.</summary>
@@ -48,6 +52,11 @@ public static class GatewayHost
         }
 
         GatewayHttp.MapGateway(app, options.Service);
+        Dashboard.Map(app, new DashboardOptions
+        {
+            Repository = options.Service.Repository, Coordination = options.Service.Store, CoherenceOf = options.Service.GetCoherenceAsync,
+            Metrics = metrics.Render, BasePath = options.BasePath,
+        });
         app.MapFallback((HttpContext context) => Results.NotFound());
         return app;
     }

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Cairn.Core;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
+using Cairn.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -25,6 +26,9 @@ public sealed record ServeOptions
     public TimeSpan ManifestMaxAge { get; init; } = TimeSpan.FromSeconds(60);
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>The path prefix a reverse proxy serves the dashboard under (links use it); null: X-Forwarded-Prefix or none.</summary>
+    public string? BasePath { get; init; }
 }
 
 /// <summary>
@@ -65,6 +69,9 @@ public static partial class CairnServer
         builder.Services.AddSingleton(metrics);
         var app = builder.Build();
         MapRepository(app, root, options.ManifestMaxAge, metrics, readOnly: true);
+        var repository = DirectoryRepository.OpenAsync(root, options.Time, null, DirectoryRepository.DefaultLockTimeout, CancellationToken.None).GetAwaiter().GetResult();
+        app.Lifetime.ApplicationStopped.Register(() => repository.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        Dashboard.Map(app, new DashboardOptions { Repository = repository, Metrics = metrics.Render, Time = options.Time, BasePath = options.BasePath });
         app.MapFallback((HttpContext context) =>
         {
             context.Items["kind"] = "other";

@@ -496,6 +496,40 @@ public abstract class CoordinationStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LiveClaimsAreListedUntilReleasedOrExpired()
+    {
+        await SiteAsync("a");
+        await SiteAsync("b");
+        Assert.Empty(await Store.ListLiveClaimsAsync(None));
+        var first = (await Store.TryClaimAsync("key-1", "a", TimeSpan.FromMinutes(1), null, None)).Claim;
+        Time.Advance(TimeSpan.FromSeconds(1));
+        var second = (await Store.TryClaimAsync("key-2", "b", TimeSpan.FromMinutes(10), null, None)).Claim;
+        var third = (await Store.TryClaimAsync("key-3", "a", TimeSpan.FromMinutes(10), null, None)).Claim;
+        Assert.Equal([first, second, third], await Store.ListLiveClaimsAsync(None));
+
+        Assert.True(await Store.ReleaseAsync("key-3", "a", third.FencingToken, None));
+        Time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal([second], await Store.ListLiveClaimsAsync(None));
+    }
+
+    [Fact]
+    public async Task RecentResultsComeNewestFirstUpToTheLimit()
+    {
+        await SiteAsync("a");
+        await SiteAsync("b");
+        await Store.RecordResultAsync(Result("a", D("x"), key: "key-1"), None);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await Store.RecordResultAsync(Result("b", null, failed: 1, key: "key-1"), None);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await Store.RecordResultAsync(Result("a", D("y"), key: "key-2"), None);
+
+        var recent = await Store.ListRecentResultsAsync(10, None);
+        Assert.Equal([("key-2", "a"), ("key-1", "b"), ("key-1", "a")], recent.Select(r => (r.BuildKey, r.Site)));
+        Assert.Equal(1, recent[1].Checks.Failed);
+        Assert.Equal([("key-2", "a"), ("key-1", "b")], (await Store.ListRecentResultsAsync(2, None)).Select(r => (r.BuildKey, r.Site)));
+    }
+
+    [Fact]
     public async Task ThreeSitesTwoAgreeingTheReportNamesTheThirdWithDigests()
     {
         foreach (var s in new[] { "a", "b", "c" }) await SiteAsync(s);

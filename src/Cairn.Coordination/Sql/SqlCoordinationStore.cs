@@ -441,6 +441,11 @@ public abstract class SqlCoordinationStore : ICoordinationStore
             return current is not null && current.LiveAt(Now()) ? current.Claim : null;
         }, ct);
 
+    public Task<IReadOnlyList<Claim>> ListLiveClaimsAsync(CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<Claim>>(async c => [.. (await QueryAsync(c, null,
+            $"SELECT {ClaimColumns} FROM claims WHERE released_at IS NULL AND expires_at > @now ORDER BY acquired_at, build_key", MapClaim, ct,
+            ("@now", Now()))).Select(r => r.Claim)], ct);
+
     // ---- leases
 
     private const string LeaseColumns = "id, site, paths, acquired_at, expires_at, released_at";
@@ -612,6 +617,11 @@ public abstract class SqlCoordinationStore : ICoordinationStore
             return result with { RecordedAt = At(now) };
         }, ct);
     }
+
+    public Task<IReadOnlyList<BuildResult>> ListRecentResultsAsync(int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<BuildResult>>(async c => await QueryAsync(c, null,
+            $"SELECT {ResultColumns} FROM build_results ORDER BY recorded_at DESC, build_key, site LIMIT @limit", MapResult, ct,
+            ("@limit", (long)Math.Clamp(limit, 1, 100_000))), ct);
 
     public Task<IReadOnlyList<BuildResult>> GetResultsAsync(string buildKey, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<BuildResult>>(async c => await ResultsAsync(c, null, buildKey, ct), ct);
