@@ -63,7 +63,7 @@ public sealed class FaultTests(ServedRepository served) : IClassFixture<ServedRe
     [Theory]
     [InlineData(Fault.Error500, "HTTP 500")]
     [InlineData(Fault.Unavailable503, "HTTP 503")]
-    [InlineData(Fault.Reset, "")]
+    [InlineData(Fault.Reset, "reset by peer")]
     [InlineData(Fault.Trickle, "too slow")]
     [InlineData(Fault.Endless, "exceeds the limit")]
     [InlineData(Fault.CaptivePortal, "rejected")]

@@ -47,7 +47,27 @@ public sealed class ProxyTests : IAsyncLifetime
     public async Task ADeadProxyIsSkippedForTheNextOne()
     {
         var dead = $"http://127.0.0.1:{Exec.FreePort()}";
-        await Exec.CairnOkAsync("--repo", _serve.Url, "--proxy", $"{dead},{_squid.Url}", "list", "--cache", _work.Sub("cache3"));
-        await Exec.CairnOkAsync("--repo", _serve.Url, "--proxy", $"{dead};DIRECT", "list", "--cache", _work.Sub("cache4"));
+
+        // The dead proxy is tried first (cairn says it failed), then squid serves the request (its access log).
+        var viaSquid = await Exec.CairnOkAsync("--repo", _serve.Url, "--proxy", $"{dead},{_squid.Url}", "list", "--cache", _work.Sub("cache3"));
+        Assert.Contains("data", viaSquid.Stdout, StringComparison.Ordinal);
+        AssertTriedAndFailed(dead, viaSquid);
+        Assert.Contains($"{_serve.Url}/cairn.json", await File.ReadAllTextAsync(_squid.AccessLog), StringComparison.Ordinal);
+
+        // DIRECT after the dead one: the server itself answers, and squid sees nothing more.
+        var squidLines = (await File.ReadAllLinesAsync(_squid.AccessLog)).Length;
+        var before = await _serve.RequestCountAsync();
+        var direct = await Exec.CairnOkAsync("--repo", _serve.Url, "--proxy", $"{dead};DIRECT", "list", "--cache", _work.Sub("cache4"));
+        Assert.Contains("data", direct.Stdout, StringComparison.Ordinal);
+        AssertTriedAndFailed(dead, direct);
+        Assert.True(await _serve.RequestCountAsync() > before, "the server was not asked directly");
+        Assert.Equal(squidLines, (await File.ReadAllLinesAsync(_squid.AccessLog)).Length);
+    }
+
+    private static void AssertTriedAndFailed(string proxy, RunResult run)
+    {
+        // cairn warns "server URL via proxy HOST:PORT failed (...)" for each route that failed.
+        var route = $"via proxy {new Uri(proxy).Authority} failed";
+        Assert.True(run.Stderr.Contains(route, StringComparison.Ordinal), $"the dead proxy {proxy} was not tried first:\n{run}");
     }
 }
