@@ -1,4 +1,5 @@
 using Cairn.Core;
+using Cairn.Repository;
 using Cairn.Repository.FileSystem;
 using Cairn.Repository.Tests;
 
@@ -29,6 +30,19 @@ public sealed class S3RepositoryTests(S3Server server) : IClassFixture<S3Server>
         Assert.NotEmpty(head.Packs!);
         var record = await reader.FindAsync(ProductRef.Parse("hello/1.0"), null, null, default);
         Assert.NotNull(record);
+
+        // The new client reads the very bytes back: the small file and the chunked 3 MiB one.
+        Assert.Equal("hello from s3"u8.ToArray(), await ReadBackAsync(reader, record.Root, "hello.txt"));
+        Assert.Equal(big, await ReadBackAsync(reader, record.Root, "big.bin"));
+    }
+
+    private static async Task<byte[]> ReadBackAsync(ProductRepository repo, Digest root, string path)
+    {
+        var entry = await repo.Trees.LookupAsync(root, path, default);
+        Assert.True(entry is { IsFile: true }, $"{path} is not a file in the published tree");
+        using var buffer = new MemoryStream();
+        await repo.Trees.CopyContentAsync(entry!, buffer, default);
+        return buffer.ToArray();
     }
 
     [Fact]
