@@ -81,7 +81,19 @@ public sealed class CapturingLogger : ILogger
 /// </summary>
 public static class SourceTree
 {
-    public const string Tarball = "/work/shared/sources/zlib_1.2.13.dfsg.orig.tar.bz2";
+    /// <summary>zlib's tarball in ../shared/sources beside the checkout (found by walking up from the test binaries).</summary>
+    public static string Tarball { get; } = FindTarball();
+
+    private static string FindTarball()
+    {
+        const string Name = "zlib_1.2.13.dfsg.orig.tar.bz2";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return Path.Combine(dir.FullName, "..", "shared", "sources", Name);
+        }
+
+        return Name;
+    }
 
     public static async Task<string> CreateAsync(string root)
     {
