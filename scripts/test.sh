@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real tools (bubblewrap, tar, strace, module systems, PostgreSQL) and prints
-# "N passed, N failed, N skipped" from the TRX results.
+# "N passed, N failed, N skipped" from the TRX results (plus, as failed, the tests scripts/check-test-assertions.py
+# finds asserting nothing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,16 @@ release_stale_mounts() {
 }
 
 status=0
+# Every test must assert something that could fail and must not return early (docs/contributing.md, "Writing
+# tests"): each one that does not counts as a failed test in the summary below.
+unasserted=0
+if ! assertion_check=$(python3 scripts/check-test-assertions.py 2>&1); then
+  echo "$assertion_check" >&2
+  unasserted=$(echo "$assertion_check" | tail -n1 | sed -n 's/^\([0-9][0-9]*\) tests fail the assertion check$/\1/p')
+  [ -n "$unasserted" ] && [ "$unasserted" -gt 0 ] || unasserted=1
+  status=1
+fi
+
 # The tests that start cairn as a process run the binary that ships: the Native AOT cairn of scripts/build-cli.sh
 # (docs/adr/0011-native-aot-cli.md). CAIRN_TEST_CLI set by the caller names another build instead.
 if [ -z "${CAIRN_TEST_CLI:-}" ]; then
@@ -59,6 +70,7 @@ for trx in "$results"/*.trx; do
   skipped=$((skipped + $(get notExecuted)))
 done
 
+failed=$((failed + unasserted))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   # The run failed without a failing test (build error, aborted test host): never report that as success.
   echo "test run failed before all results were recorded (exit $status)" >&2
