@@ -151,33 +151,31 @@ internal sealed class IsolatedUid : IDisposable
             "find and end them: ps -eo uid,pid,cmd | awk '$1 >= 2113929216'");
     }
 
-    /// <summary>Real uids of the processes alive now, and how many tasks (threads count for RLIMIT_NPROC) each has.</summary>
-    private static Dictionary<uint, int> LiveTasksByUid(uint? only = null)
+    /// <summary>The processes alive now: pid, real uid and how many tasks (threads count for RLIMIT_NPROC) each has.</summary>
+    private static List<(int Pid, uint Uid, int Tasks)> LiveProcesses()
     {
-        var result = new Dictionary<uint, int>();
+        var result = new List<(int, uint, int)>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            var name = Path.GetFileName(dir);
-            if (name.Length == 0 || !char.IsAsciiDigit(name[0])) continue;
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
             try
             {
                 uint? uid = null;
-                var threads = 1;
+                var tasks = 1;
                 foreach (var line in File.ReadLines(Path.Combine(dir, "status")))
                 {
                     if (line.StartsWith("Uid:", StringComparison.Ordinal))
                     {
                         uid = uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-                        if (only is not null && uid != only) break;
                     }
                     else if (line.StartsWith("Threads:", StringComparison.Ordinal))
                     {
-                        threads = int.Parse(line.AsSpan(8).Trim(), CultureInfo.InvariantCulture);
+                        tasks = int.Parse(line.AsSpan(8).Trim(), CultureInfo.InvariantCulture);
                         break;
                     }
                 }
 
-                if (uid is { } u && (only is null || u == only)) result[u] = result.GetValueOrDefault(u) + threads;
+                if (uid is { } u) result.Add((pid, u, tasks));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
             {
@@ -188,10 +186,10 @@ internal sealed class IsolatedUid : IDisposable
         return result;
     }
 
-    private static HashSet<uint> LiveUids() => [.. LiveTasksByUid().Keys];
+    private static HashSet<uint> LiveUids() => [.. LiveProcesses().Select(p => p.Uid)];
 
     /// <summary>Tasks alive under this run's uid: the whole sandbox, bwrap included.</summary>
-    public int TaskCount() => LiveTasksByUid(Uid).GetValueOrDefault(Uid);
+    public int TaskCount() => LiveProcesses().Where(p => p.Uid == Uid).Sum(p => p.Tasks);
 
     /// <summary>
     /// Put between the cgroup join and prlimit: a private mount namespace where root binds the sources to their
@@ -254,7 +252,7 @@ internal sealed class IsolatedUid : IDisposable
         for (var round = 0; round < 50; round++)
         {
             var any = false;
-            foreach (var pid in PidsOf(Uid))
+            foreach (var (pid, _, _) in LiveProcesses().Where(p => p.Uid == Uid))
             {
                 any = true;
                 try
@@ -271,25 +269,6 @@ internal sealed class IsolatedUid : IDisposable
             if (!any) return;
             Thread.Sleep(20);
         }
-    }
-
-    private static List<int> PidsOf(uint uid)
-    {
-        var pids = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
-            try
-            {
-                var line = File.ReadLines(Path.Combine(dir, "status")).FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-                if (line is not null && uint.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) == uid) pids.Add(pid);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-            {
-            }
-        }
-
-        return pids;
     }
 
     /// <summary>Kills what is left of the run and gives the writable mounts back to their owners.</summary>
