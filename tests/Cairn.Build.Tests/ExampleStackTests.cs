@@ -16,7 +16,10 @@ public sealed class ExampleStackTests : IDisposable
 
     public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
-    private async Task<string> BuildAsync(RecipeGraph graph, string name, Dictionary<string, string> products, string? extraSources = null)
+    private Task<string> BuildAsync(RecipeGraph graph, string name, Dictionary<string, string> products, string? extraSources = null) =>
+        BuildAsync(_sandbox, graph, name, products, [], extraSources);
+
+    private async Task<string> BuildAsync(BubblewrapSandbox sandbox, RecipeGraph graph, string name, Dictionary<string, string> products, List<SandboxResult> results, string? extraSources = null)
     {
         var recipe = graph[name];
         var stack = Path.GetDirectoryName(recipe.Directory)!;
@@ -31,7 +34,8 @@ public sealed class ExampleStackTests : IDisposable
         foreach (var phase in new[] { BuildPhase.Unpack, BuildPhase.Build, BuildPhase.Check })
         {
             using var stream = new MemoryStream();
-            var result = await _sandbox.RunAsync(BuildSteps.Create(recipe, phase, Layout, paths, limits), stream, default);
+            var result = await sandbox.RunAsync(BuildSteps.Create(recipe, phase, Layout, paths, limits), stream, default);
+            results.Add(result);
             log.Append(Encoding.UTF8.GetString(stream.ToArray()));
             Assert.True(result.Succeeded, $"{name} {phase}: {result.Describe()}\n{log}");
         }
@@ -52,6 +56,37 @@ public sealed class ExampleStackTests : IDisposable
         var zlib = await BuildAsync(graph, "zlib", products);
         Assert.Contains("zlib 1.2.13 ok", zlib);
         Assert.True(File.Exists(Path.Combine(products["zlib"], "lib", "libz.so")));
+    }
+
+    [Fact]
+    public async Task Hello_builds_the_same_without_cgroups_and_its_tree_keeps_its_owner()
+    {
+        // What a CI runner without cgroup delegation gets: run as root, each phase under a host uid of its own
+        // (docs/recipes.md, "What each host gets"); the workspace and prefix are handed back afterwards.
+        var sandbox = new BubblewrapSandbox(new BubblewrapOptions { UseCgroups = false });
+        var graph = RecipeGraph.Load(Path.Combine(RecipeDir.RepoRoot(), "examples", "stack"));
+        var products = new Dictionary<string, string>();
+        var results = new List<SandboxResult>();
+        Assert.Contains("Hello, world!", await BuildAsync(sandbox, graph, "hello", products, results));
+        Assert.True(File.Exists(Path.Combine(products["hello"], "bin", "hello")));
+        var expected = Environment.IsPrivilegedProcess ? ProcessLimitEnforcement.IsolatedUid : ProcessLimitEnforcement.InvokingUserRlimit;
+        Assert.All(results, r => Assert.Equal(expected, r.ProcessLimitBy));
+
+        // Every file the phases wrote into the workspace and prefix belongs to whoever runs the build again.
+        var self = Assert.Single(await OwnersAsync(_scratch, "-maxdepth", "0"));
+        Assert.Equal([self], await OwnersAsync(Path.Combine(_scratch, "hello")));
+    }
+
+    /// <summary>The distinct owners (uid) of <paramref name="root"/> and what is below it.</summary>
+    private static async Task<List<string>> OwnersAsync(string root, params string[] findOptions)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("find") { RedirectStandardOutput = true };
+        foreach (var a in (string[])[root, .. findOptions, "-printf", "%U\n"]) psi.ArgumentList.Add(a);
+        using var find = System.Diagnostics.Process.Start(psi)!;
+        var output = await find.StandardOutput.ReadToEndAsync();
+        await find.WaitForExitAsync();
+        Assert.Equal(0, find.ExitCode);
+        return [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Distinct()];
     }
 
     /// <summary>The freetype chain: about a minute, so only with CAIRN_SLOW_EXAMPLES=1 or =all (else reported skipped).</summary>
