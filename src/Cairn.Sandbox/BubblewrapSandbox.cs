@@ -190,7 +190,9 @@ public sealed partial class BubblewrapSandbox : ISandbox
     /// <summary>
     /// /bin/sh on the host opens the seccomp filter on fd <see cref="SeccompFd"/> (bwrap --seccomp reads and
     /// closes it), joins the cgroup, sets umask 022 and merges stderr into stdout, then becomes prlimit, which
-    /// becomes bwrap: the pid we hold is bwrap's, and killing it takes the sandbox down (--die-with-parent).
+    /// becomes bwrap: the pid we hold is bwrap's, and killing it takes the sandbox down (--die-with-parent). With an
+    /// isolated uid, unshare, a binding shell and setpriv come before prlimit, each exec'ing the next, so the pid
+    /// is still bwrap's.
     /// </summary>
     internal static List<string> LauncherArguments(string prlimit, Cgroup? cgroup, IsolatedUid? isolated, SandboxLimits limits, string seccompFile)
     {
