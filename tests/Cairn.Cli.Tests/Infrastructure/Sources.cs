@@ -11,14 +11,17 @@ public static class Sources
     public static string Freetype => Path.Combine(Directory, "freetype_2.12.1+dfsg.orig.tar.xz");
     public static string Gsl => Path.Combine(Directory, "gsl_2.7.1+dfsg.orig.tar.gz");
 
-    private static string Find()
+    private static string Find([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")
     {
         if (Environment.GetEnvironmentVariable("CAIRN_TEST_SOURCES") is { Length: > 0 } env) return env;
-        // Walk up from the test binaries to the checkout, whose sibling is shared/sources. Where it is missing,
-        // that is the path the tests name when they fail.
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        // Walk up from the test binaries (or, built with --artifacts-path elsewhere, from this source file) to the
+        // checkout, whose sibling is shared/sources. Where it is missing, that is the path the tests name when they fail.
+        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) })
         {
-            if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "sources"));
+            for (var dir = string.IsNullOrEmpty(start) ? null : new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "sources"));
+            }
         }
 
         throw new InvalidOperationException($"cannot find the checkout (Cairn.slnx) above {AppContext.BaseDirectory}; set CAIRN_TEST_SOURCES");
