@@ -39,6 +39,9 @@ public sealed partial class CodeRadeEnvironment
 
     private const string HostModulesFile = "/etc/profile.d/modules.sh";
 
+    // The contract's variables that CODE-RADE's ci and deploy modules set too.
+    private static readonly string[] ContractVariables = ["SITE", "OS", "ARCH", "CVMFS_DIR", "REPO_DIR", "SOFT_DIR", "SRC_DIR", "WORKSPACE"];
+
     // The host files environment-modules (and Lmod, when installed) need besides /usr, bound read-only when present.
     private static readonly string[] HostModuleFiles = [HostModulesFile, "/etc/environment-modules", "/etc/profile.d/lmod.sh", "/etc/lmod"];
 
@@ -137,23 +140,14 @@ public sealed partial class CodeRadeEnvironment
     {
         var libraries = $"{WrittenModulesPath}/libraries";
         var compilers = $"{WrittenModulesPath}/compilers";
-        var v = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["SITE"] = layout.Site,
-            ["OS"] = layout.Platform.Os,
-            ["ARCH"] = layout.Platform.Arch,
-            ["CVMFS_DIR"] = layout.CvmfsDir,
-            ["REPO_DIR"] = layout.RepoDir,
-            ["SOFT_DIR"] = layout.PrefixOf(recipe.Name, recipe.Version),
-            ["SRC_DIR"] = BuildVariables.SourcesPath,
-            ["WORKSPACE"] = BuildVariables.WorkspacePath,
-            ["MODULES"] = WrittenModulesPath,
-            ["LIBRARIES_MODULES"] = libraries,
-            ["LIBRARIES"] = libraries,
-            ["COMPILERS_MODULES"] = compilers,
-            ["COMPILERS"] = compilers,
-            ["BUILD_NUMBER"] = BuildNumber,
-        };
+
+        // The contract's own values, so that ci and deploy can never disagree with what the scripts start with.
+        var contract = BuildVariables.Compute(recipe with { Environment = new Dictionary<string, string>() }, layout, []);
+        var v = ContractVariables.ToDictionary(k => k, k => contract[k], StringComparer.Ordinal);
+        v["MODULES"] = WrittenModulesPath;
+        v["LIBRARIES_MODULES"] = v["LIBRARIES"] = libraries;
+        v["COMPILERS_MODULES"] = v["COMPILERS"] = compilers;
+        v["BUILD_NUMBER"] = BuildNumber;
         if (GccVersion is { } gcc) v["GCC_VERSION"] = gcc;
         return v;
     }
@@ -165,6 +159,10 @@ public sealed partial class CodeRadeEnvironment
         foreach (var (k, v) in ModuleVariables(recipe, layout)) contract[k] = v;
         contract["MODULEPATH"] = string.Join(':', $"{WrittenModulesPath}/libraries", $"{WrittenModulesPath}/compilers", $"{ModulesPath}/deps", $"{ModulesPath}/base");
         contract["PATH"] = ShimsPath + ":" + (contract.TryGetValue("PATH", out var path) ? path : SandboxContract.DefaultPath);
+
+        // The scripts run tar as they did as Jenkins' unprivileged user; as uid 0 here GNU tar would try to give
+        // the files the archive's owners, whom the sandbox's user namespace does not map, and fail.
+        contract["TAR_OPTIONS"] = "--no-same-owner";
     }
 
     /// <summary>

@@ -142,6 +142,13 @@ public static partial class CodeRadeImporter
             mapped.Add($"--source {Path.GetFileName(file)} → $SRC_DIR/{asName}; copy it into {Path.Combine(recipesDir, "sources")} or pass --sources to cairn build");
         }
 
+        // A URL is only a hint for whoever fetches the file (CAIRN-E0607): one for another version would mislead.
+        var useUrl = url is not null && Uri.TryCreate(url, UriKind.Absolute, out _) && url.Contains(version, StringComparison.Ordinal);
+        if (url is not null && !useUrl && sources.Count > 0)
+        {
+            notMapped.Add($"build.sh downloads {url}, which does not name version {version}: not recorded as the source's url");
+        }
+
         if (sources.Count == 0 && wanted is not null)
         {
             notMapped.Add($"build.sh wants $SRC_DIR/{wanted}{(url is null ? "" : $" (it would download {url})")}: no source given; run import again with --source FILE, or add sources: [{{path: FILE, as: {wanted}, sha256: …}}]");
@@ -157,7 +164,7 @@ public static partial class CodeRadeImporter
             {
                 yaml.Append($"  - path: {path}\n");
                 if (asName != path) yaml.Append($"    as: {asName}\n");
-                if (url is not null && Uri.TryCreate(url, UriKind.Absolute, out _)) yaml.Append($"    url: {url}\n");
+                if (useUrl) yaml.Append($"    url: {url}\n");
                 yaml.Append($"    sha256: {sha}\n");
             }
         }

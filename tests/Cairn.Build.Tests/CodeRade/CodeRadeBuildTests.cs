@@ -118,7 +118,7 @@ public sealed class CodeRadeBuildTests(CodeRadeFixture f)
         var freetype = f.Imports["freetype"];
         Assert.Contains("dependencies: [bzip2]", freetype.Yaml, StringComparison.Ordinal);
         Assert.Contains("host-modules: [libpng, cmake]", freetype.Yaml, StringComparison.Ordinal);
-        Assert.Contains("as: freetype-2.12.1.tar.gz", freetype.Yaml, StringComparison.Ordinal);
+        Assert.Contains("- path: freetype-2.12.1.tar.gz", freetype.Yaml, StringComparison.Ordinal);
         Assert.Contains(freetype.NotMapped, l => l.StartsWith("deploy.sh: not run", StringComparison.Ordinal));
         Assert.Contains(freetype.NotMapped, l => l.StartsWith("module add cmake: no recipe 'cmake'", StringComparison.Ordinal));
         Assert.Contains("BZLIB_DIR: \"${SOFT_DIR}\"", f.Imports["bzip2"].Yaml, StringComparison.Ordinal);

@@ -151,7 +151,9 @@ public sealed class CodeRadeQuickTests : IDisposable
         var recipe = RecipeParser.Load(dir);
         Assert.Equal(RecipeLayout.CodeRade, recipe.Layout);
         Assert.Equal("bzip2-1.0.8.tar.bz2", recipe.Sources.Single().NameInSandbox);
-        Assert.Equal("https://snapshot.debian.org/archive/debian/20111204T160411Z/pool/main/b/bzip2/bzip2_1.0.6.orig.tar.bz2", recipe.Sources.Single().Url!.ToString());
+        // bzlib-deploy's wget names bzip2 1.0.6 whatever VERSION is: not a URL to record for 1.0.8.
+        Assert.Null(recipe.Sources.Single().Url);
+        Assert.Contains(result.NotMapped, l => l == "build.sh downloads https://snapshot.debian.org/archive/debian/20111204T160411Z/pool/main/b/bzip2/bzip2_1.0.6.orig.tar.bz2, which does not name version 1.0.8: not recorded as the source's url");
         Assert.Equal("${SOFT_DIR}", recipe.Modules.Variables["BZLIB_DIR"]);
         Assert.Contains(result.Mapped, l => l == "build.sh → build");
         var again = Assert.Throws<CairnException>(() => CodeRadeImporter.Import(new CodeRadeImportRequest(dir, "bzip2", "1.0.8")));
