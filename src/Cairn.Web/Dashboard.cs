@@ -242,7 +242,8 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
     {
         if (_catalogs.TryGetValue(manifest.Revision, out var cached)) return cached;
         var catalog = await WithRefreshAsync(() => options.Repository.CatalogAsync(manifest, ct), ct);
-        if (_catalogs.Count >= 16) _catalogs.Clear();
+        // Enough for a product page's history scan; a catalog of 5,000 products is ~1.5 MB in memory.
+        if (_catalogs.Count >= RepositoryPages.RevisionsScanned + 8) _catalogs.Clear();
         _catalogs[manifest.Revision] = catalog;
         return catalog;
     }

@@ -36,10 +36,11 @@ internal static class GatewayPages
         var blocked = stack.BlockedBy.OrderBy(b => b.Key, StringComparer.Ordinal)
             .Select(b => new BlockedView(b.Key, b.Value, stack.Reason.GetValueOrDefault(b.Value) ?? stack.Status[b.Value])).ToList();
         var model = new BuildsView(now, claims, results, blocked);
-        return new Page<BuildsView>("Builds", "builds", model, DashboardJson.Default.BuildsView, WriteBuilds, live: true);
+        var published = catalog.Products.Select(p => p.PathInRepository).ToHashSet(StringComparer.Ordinal);
+        return new Page<BuildsView>("Builds", "builds", model, DashboardJson.Default.BuildsView, (html, pg, m) => WriteBuilds(html, pg, m, published), live: true);
     }
 
-    private static void WriteBuilds(HtmlWriter html, PageContext page, BuildsView m)
+    private static void WriteBuilds(HtmlWriter html, PageContext page, BuildsView m, HashSet<string> published)
     {
         html.Element("h1", "Builds");
         html.Open("section", ("id", "live-builds"), ("data-live", "builds"), ("aria-live", "polite"));
@@ -62,7 +63,7 @@ internal static class GatewayPages
         }
 
         html.Element("h2", $"Recent results ({m.Results.Count})");
-        WriteResults(html, page, m.Results);
+        WriteResults(html, page, m.Results, published);
         html.Close("section");
 
         html.Element("h2", $"Blocked ({m.Blocked.Count})");
@@ -84,7 +85,8 @@ internal static class GatewayPages
             "cairn build computes from its recipes (cairn plan shows it).", ("class", "muted"));
     }
 
-    public static void WriteResults(HtmlWriter html, PageContext page, IReadOnlyList<ResultView> results)
+    /// <param name="published">Products in the head catalog: only their repository logs can be shown (null: all of them).</param>
+    public static void WriteResults(HtmlWriter html, PageContext page, IReadOnlyList<ResultView> results, HashSet<string>? published = null)
     {
         html.Open("table", ("class", "results")).Open("thead").Open("tr");
         foreach (var h in new[] { "When", "Product", "Site", "Verdict", "Why", "Tests", "Duration", "Log" }) html.Element("th", h, ("scope", "col"));
@@ -96,7 +98,7 @@ internal static class GatewayPages
             Layout.Badge(html, r.Verdict);
             html.Close("td").Element("td", r.Reason).Element("td", $"{r.Passed}/{r.Failed}/{r.Skipped}")
                 .Element("td", Layout.Span(TimeSpan.FromSeconds(r.DurationSeconds))).Open("td");
-            LogLink(html, page, r);
+            LogLink(html, page, r, published);
             html.Close("td").Close("tr");
         }
 
@@ -104,11 +106,11 @@ internal static class GatewayPages
     }
 
     /// <summary>A log in the repository links to the log viewer; an http(s) CI link is linked as is; anything else is shown as text.</summary>
-    private static void LogLink(HtmlWriter html, PageContext page, ResultView r)
+    private static void LogLink(HtmlWriter html, PageContext page, ResultView r, HashSet<string>? published)
     {
         if (r.LogLink is null) return;
         var parts = r.Product.Split('/');
-        if (r.LogLink.StartsWith("logs/", StringComparison.Ordinal) && parts.Length == 3)
+        if (r.LogLink.StartsWith("logs/", StringComparison.Ordinal) && parts.Length == 3 && (published is null || published.Contains(r.Product)))
         {
             html.Link(page.ProductUrl(parts[0], parts[1], parts[2]) + "/log", "log");
         }
@@ -249,6 +251,8 @@ internal static class GatewayPages
         }
 
         var product = coherence.Report.Results[0].Product;
+        var head = await page.HeadAsync(ct);
+        var published = (await page.CatalogAsync(head, ct)).Products.Select(p => p.PathInRepository).ToHashSet(StringComparer.Ordinal);
         return new Page<GatewayCoherence>($"Coherence of {product}", "coherence", coherence, DashboardJson.Default.GatewayCoherence, (html, pg, c) =>
         {
             var r = c.Report;
@@ -257,7 +261,7 @@ internal static class GatewayPages
                 ("Agreeing sites", r.AgreeingSites.Count == 0 ? "none" : string.Join(", ", r.AgreeingSites)),
                 ("Promoted to", c.Promotions.Count == 0 ? "no channel yet" : string.Join(", ", c.Promotions.Select(p => $"{p.Channel} ({Layout.Time(p.PromotedAt)})"))));
             html.Element("h2", "Results");
-            WriteResults(html, pg, [.. r.Results.Select(ViewOf)]);
+            WriteResults(html, pg, [.. r.Results.Select(ViewOf)], published);
             if (r.Disagreements.Count > 0)
             {
                 html.Element("h2", "Disagreements");

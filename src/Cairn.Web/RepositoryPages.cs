@@ -12,7 +12,7 @@ internal static class RepositoryPages
     public const int LogLinesPerPage = 1000;
     public const int MaxLineChars = 4000;
     public const int MaxTextFileBytes = 256 * 1024;
-    public const int RevisionsScanned = 100;
+    public const int RevisionsScanned = 32;
     public const int MaxSearchHits = 500;
 
     // ---- products

@@ -96,6 +96,22 @@ public sealed class DashboardHttpTests(StackFixture stack) : IDisposable
     }
 
     [Fact]
+    public async Task AFixedBasePathWinsOverTheForwardedPrefix()
+    {
+        await using var app = Cairn.Server.CairnServer.Build(new Cairn.Server.ServeOptions { RepositoryPath = stack.RepoPath, Listen = "http://127.0.0.1:0", BasePath = "/stack" });
+        await app.StartAsync();
+        var url = Cairn.Server.CairnServer.Addresses(app)[0];
+        using var page = await GetAsync(url + "/ui/revisions", "text/html", prefix: "/other");
+        var body = await page.Content.ReadAsStringAsync();
+        Assert.Contains("href=\"/stack/ui/graph\"", body);
+        Assert.DoesNotContain("/other/", body);
+        await app.StopAsync();
+
+        var bad = Assert.Throws<Cairn.Core.CairnException>(() => Cairn.Server.CairnServer.Build(new Cairn.Server.ServeOptions { RepositoryPath = stack.RepoPath, Listen = "http://127.0.0.1:0", BasePath = "cairn/" }));
+        Assert.Equal(Cairn.Core.ErrorCode.Usage, bad.Code);
+    }
+
+    [Fact]
     public async Task AHugeLogIsPagedWithLineAnchorsAndSearchable()
     {
         var log = stack.ServeUrl + "/ui/products/linux-x86_64/biglog/1.0/log";
