@@ -200,6 +200,22 @@ internal sealed class PageContext(DashboardSite site, HttpContext http)
 
     public ValueTask<Catalog> CatalogAsync(Manifest manifest, CancellationToken ct) => site.CatalogAsync(manifest, ct);
 
+    /// <summary>
+    /// Kept revisions numbered <paramref name="newest"/> and below, newest first: at most <paramref name="count"/>,
+    /// looking at no more than <paramref name="numbers"/> revision numbers (gc leaves gaps). Reads one small file
+    /// each, never the whole history.
+    /// </summary>
+    public async Task<List<Manifest>> RevisionsDownFromAsync(long newest, int count, long numbers, CancellationToken ct)
+    {
+        var found = new List<Manifest>();
+        for (var n = newest; n >= 1 && n > newest - numbers && found.Count < count; n--)
+        {
+            if (await site.Options.Repository.Revisions.ReadRevisionAsync(n, ct) is { } m) found.Add(m);
+        }
+
+        return found;
+    }
+
     /// <summary>The revision a page shows: ?rev=N, ?tag=NAME, else the head.</summary>
     public async ValueTask<Manifest> SelectedRevisionAsync(CancellationToken ct)
     {

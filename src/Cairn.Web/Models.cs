@@ -33,7 +33,7 @@ public sealed record LogView(string Product, string Path, long Size, long Page, 
 
 public sealed record RevisionView(long Revision, long? Parent, DateTimeOffset Timestamp, string Message, IReadOnlyList<string> Tags, Digest Root);
 
-public sealed record RevisionsView(long Head, IReadOnlyList<RevisionView> Revisions);
+public sealed record RevisionsView(long Head, long Page, bool HasNext, IReadOnlyList<RevisionView> Revisions);
 
 public sealed record ProductChange(string Product, string Change, Digest? From, Digest? To, string? FromBuildKey, string? ToBuildKey, string? Reason);
 
