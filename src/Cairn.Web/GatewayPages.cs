@@ -9,6 +9,7 @@ namespace Cairn.Web;
 internal static class GatewayPages
 {
     public const int RecentResults = 100;
+    public const int MatrixRowsPerPage = 200;
 
     private static ICoordinationStore Store(PageContext page) => page.Options.Coordination
         ?? throw new CairnException(ErrorCode.Usage, "this page needs the gateway's coordination state", "open the dashboard of cairn gateway; cairn serve shows the repository only");
@@ -181,8 +182,13 @@ internal static class GatewayPages
         var results = await store.ListRecentResultsAsync(StackStatus.ResultsConsidered, ct);
         var stable = await store.GetChannelPolicyAsync(ChannelPolicy.Stable, ct);
         var rows = new List<MatrixRow>();
-        // One row per product: its newest build key.
-        foreach (var group in results.GroupBy(r => r.Product, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        var q = page.Query("q");
+        var products = results.GroupBy(r => r.Product, StringComparer.Ordinal)
+            .Where(g => q is null || g.Key.Contains(q, StringComparison.OrdinalIgnoreCase))
+            .OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+        var pageNumber = (int)Math.Clamp(page.QueryLong("page") ?? 1, 1, Math.Max(1, (products.Count + MatrixRowsPerPage - 1) / MatrixRowsPerPage));
+        // One row per product (a page of them): its newest build key.
+        foreach (var group in products.Skip((pageNumber - 1) * MatrixRowsPerPage).Take(MatrixRowsPerPage))
         {
             var key = group.MaxBy(r => r.RecordedAt)!.BuildKey;
             var report = Coherence.Compute(key, [.. group.Where(r => r.BuildKey == key)]);
@@ -201,7 +207,7 @@ internal static class GatewayPages
                 [.. promotions.Select(p => p.Channel)], cells));
         }
 
-        return new Page<MatrixView>("Coherence", "coherence", new MatrixView(sites, rows), DashboardJson.Default.MatrixView, WriteMatrix, live: true);
+        return new Page<MatrixView>("Coherence", "coherence", new MatrixView(sites, q, products.Count, pageNumber, MatrixRowsPerPage, rows), DashboardJson.Default.MatrixView, WriteMatrix, live: true);
     }
 
     private static void WriteMatrix(HtmlWriter html, PageContext page, MatrixView m)
@@ -209,6 +215,10 @@ internal static class GatewayPages
         html.Element("h1", "Coherence across sites");
         html.Element("p", "Each cell is one site's result for the product's newest build key: agree (same output digest as the reference, all checks passing), " +
             "differ (another digest or test outcome), failed here (passes elsewhere), failed, or not built. Promotion to stable needs k of K agreeing sites.", ("class", "muted"));
+        html.Open("form", ("class", "filter"), ("method", "get"), ("action", page.Url("/coherence")), ("role", "search"));
+        html.Open("label").Text("Product contains").Void("input", ("type", "search"), ("name", "q"), ("value", m.Query ?? "")).Close("label");
+        html.Element("button", "Filter", ("type", "submit"));
+        html.Close("form");
         html.Open("div", ("id", "live-matrix"), ("data-live", "matrix"));
         html.Open("table", ("class", "matrix"), ("id", "matrix")).Open("thead").Open("tr");
         html.Element("th", "Product", ("scope", "col"));
@@ -237,6 +247,7 @@ internal static class GatewayPages
         }
 
         html.Close("tbody").Close("table").Close("div");
+        RepositoryPages.Pager(html, page, m.Page, m.Page * m.PageSize < m.Total);
     }
 
     public static async Task<object> CoherenceAsync(PageContext page, string buildKey, CancellationToken ct)

@@ -65,7 +65,7 @@ public sealed record MatrixCell(string Site, string State, Digest? OutputRoot);
 
 public sealed record MatrixRow(string Product, string BuildKey, string Status, int Agreeing, int RequiredForStable, IReadOnlyList<string> PromotedTo, IReadOnlyList<MatrixCell> Cells);
 
-public sealed record MatrixView(IReadOnlyList<string> Sites, IReadOnlyList<MatrixRow> Rows);
+public sealed record MatrixView(IReadOnlyList<string> Sites, string? Query, int Total, int Page, int PageSize, IReadOnlyList<MatrixRow> Rows);
 
 public sealed record SeriesView(string Name, string Unit, IReadOnlyList<double> Values, double Latest);
 

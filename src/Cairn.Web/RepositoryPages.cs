@@ -79,7 +79,7 @@ internal static class RepositoryPages
         Pager(html, page, m.Page, m.Page * m.PageSize < m.Total);
     }
 
-    private static void Pager(HtmlWriter html, PageContext page, long current, bool hasNext, string fragment = "")
+    internal static void Pager(HtmlWriter html, PageContext page, long current, bool hasNext, string fragment = "")
     {
         if (current <= 1 && !hasNext) return;
         html.Open("nav", ("class", "pager"), ("aria-label", "Pages"));

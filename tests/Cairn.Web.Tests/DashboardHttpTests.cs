@@ -140,6 +140,18 @@ public sealed class DashboardHttpTests(StackFixture stack) : IDisposable
     }
 
     [Fact]
+    public async Task TheCoherenceMatrixFiltersByProduct()
+    {
+        using var r = await GetAsync(stack.GatewayUrl + "/ui/coherence?q=png", "application/json");
+        using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+        var row = Assert.Single(doc.RootElement.GetProperty("rows").EnumerateArray());
+        Assert.Equal("linux-x86_64/libpng/1.6.40", row.GetProperty("product").GetString());
+        Assert.Equal("disagreement", row.GetProperty("status").GetString());
+        Assert.Equal(["agree", "agree", "differ"], row.GetProperty("cells").EnumerateArray().Select(c => c.GetProperty("state").GetString()));
+        Assert.Equal(1, doc.RootElement.GetProperty("total").GetInt32());
+    }
+
+    [Fact]
     public async Task TheRevisionDiffNamesAddedProducts()
     {
         using var r = await GetAsync(stack.ServeUrl + "/ui/revisions/diff?from=1&to=3", "application/json");
