@@ -200,6 +200,22 @@ internal sealed class PageContext(DashboardSite site, HttpContext http)
 
     public ValueTask<Catalog> CatalogAsync(Manifest manifest, CancellationToken ct) => site.CatalogAsync(manifest, ct);
 
+    /// <summary>
+    /// Kept revisions numbered <paramref name="newest"/> and below, newest first: at most <paramref name="count"/>,
+    /// looking at no more than <paramref name="numbers"/> revision numbers (gc leaves gaps). Reads one small file
+    /// each, never the whole history.
+    /// </summary>
+    public async Task<List<Manifest>> RevisionsDownFromAsync(long newest, int count, long numbers, CancellationToken ct)
+    {
+        var found = new List<Manifest>();
+        for (var n = newest; n >= 1 && n > newest - numbers && found.Count < count; n--)
+        {
+            if (await site.Options.Repository.Revisions.ReadRevisionAsync(n, ct) is { } m) found.Add(m);
+        }
+
+        return found;
+    }
+
     /// <summary>The revision a page shows: ?rev=N, ?tag=NAME, else the head.</summary>
     public async ValueTask<Manifest> SelectedRevisionAsync(CancellationToken ct)
     {
@@ -242,7 +258,8 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
     {
         if (_catalogs.TryGetValue(manifest.Revision, out var cached)) return cached;
         var catalog = await WithRefreshAsync(() => options.Repository.CatalogAsync(manifest, ct), ct);
-        if (_catalogs.Count >= 16) _catalogs.Clear();
+        // Enough for a product page's history scan; a catalog of 5,000 products is ~1.5 MB in memory.
+        if (_catalogs.Count >= RepositoryPages.RevisionsScanned + 8) _catalogs.Clear();
         _catalogs[manifest.Revision] = catalog;
         return catalog;
     }

@@ -9,6 +9,7 @@ namespace Cairn.Web;
 internal static class GatewayPages
 {
     public const int RecentResults = 100;
+    public const int MatrixRowsPerPage = 200;
 
     private static ICoordinationStore Store(PageContext page) => page.Options.Coordination
         ?? throw new CairnException(ErrorCode.Usage, "this page needs the gateway's coordination state", "open the dashboard of cairn gateway; cairn serve shows the repository only");
@@ -36,10 +37,11 @@ internal static class GatewayPages
         var blocked = stack.BlockedBy.OrderBy(b => b.Key, StringComparer.Ordinal)
             .Select(b => new BlockedView(b.Key, b.Value, stack.Reason.GetValueOrDefault(b.Value) ?? stack.Status[b.Value])).ToList();
         var model = new BuildsView(now, claims, results, blocked);
-        return new Page<BuildsView>("Builds", "builds", model, DashboardJson.Default.BuildsView, WriteBuilds, live: true);
+        var published = catalog.Products.Select(p => p.PathInRepository).ToHashSet(StringComparer.Ordinal);
+        return new Page<BuildsView>("Builds", "builds", model, DashboardJson.Default.BuildsView, (html, pg, m) => WriteBuilds(html, pg, m, published), live: true);
     }
 
-    private static void WriteBuilds(HtmlWriter html, PageContext page, BuildsView m)
+    private static void WriteBuilds(HtmlWriter html, PageContext page, BuildsView m, HashSet<string> published)
     {
         html.Element("h1", "Builds");
         html.Open("section", ("id", "live-builds"), ("data-live", "builds"), ("aria-live", "polite"));
@@ -62,7 +64,7 @@ internal static class GatewayPages
         }
 
         html.Element("h2", $"Recent results ({m.Results.Count})");
-        WriteResults(html, page, m.Results);
+        WriteResults(html, page, m.Results, published);
         html.Close("section");
 
         html.Element("h2", $"Blocked ({m.Blocked.Count})");
@@ -84,7 +86,8 @@ internal static class GatewayPages
             "cairn build computes from its recipes (cairn plan shows it).", ("class", "muted"));
     }
 
-    public static void WriteResults(HtmlWriter html, PageContext page, IReadOnlyList<ResultView> results)
+    /// <param name="published">Products in the head catalog: only their repository logs can be shown (null: all of them).</param>
+    public static void WriteResults(HtmlWriter html, PageContext page, IReadOnlyList<ResultView> results, HashSet<string>? published = null)
     {
         html.Open("table", ("class", "results")).Open("thead").Open("tr");
         foreach (var h in new[] { "When", "Product", "Site", "Verdict", "Why", "Tests", "Duration", "Log" }) html.Element("th", h, ("scope", "col"));
@@ -96,7 +99,7 @@ internal static class GatewayPages
             Layout.Badge(html, r.Verdict);
             html.Close("td").Element("td", r.Reason).Element("td", $"{r.Passed}/{r.Failed}/{r.Skipped}")
                 .Element("td", Layout.Span(TimeSpan.FromSeconds(r.DurationSeconds))).Open("td");
-            LogLink(html, page, r);
+            LogLink(html, page, r, published);
             html.Close("td").Close("tr");
         }
 
@@ -104,11 +107,11 @@ internal static class GatewayPages
     }
 
     /// <summary>A log in the repository links to the log viewer; an http(s) CI link is linked as is; anything else is shown as text.</summary>
-    private static void LogLink(HtmlWriter html, PageContext page, ResultView r)
+    private static void LogLink(HtmlWriter html, PageContext page, ResultView r, HashSet<string>? published)
     {
         if (r.LogLink is null) return;
         var parts = r.Product.Split('/');
-        if (r.LogLink.StartsWith("logs/", StringComparison.Ordinal) && parts.Length == 3)
+        if (r.LogLink.StartsWith("logs/", StringComparison.Ordinal) && parts.Length == 3 && (published is null || published.Contains(r.Product)))
         {
             html.Link(page.ProductUrl(parts[0], parts[1], parts[2]) + "/log", "log");
         }
@@ -179,8 +182,13 @@ internal static class GatewayPages
         var results = await store.ListRecentResultsAsync(StackStatus.ResultsConsidered, ct);
         var stable = await store.GetChannelPolicyAsync(ChannelPolicy.Stable, ct);
         var rows = new List<MatrixRow>();
-        // One row per product: its newest build key.
-        foreach (var group in results.GroupBy(r => r.Product, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        var q = page.Query("q");
+        var products = results.GroupBy(r => r.Product, StringComparer.Ordinal)
+            .Where(g => q is null || g.Key.Contains(q, StringComparison.OrdinalIgnoreCase))
+            .OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+        var pageNumber = (int)Math.Clamp(page.QueryLong("page") ?? 1, 1, Math.Max(1, (products.Count + MatrixRowsPerPage - 1) / MatrixRowsPerPage));
+        // One row per product (a page of them): its newest build key.
+        foreach (var group in products.Skip((pageNumber - 1) * MatrixRowsPerPage).Take(MatrixRowsPerPage))
         {
             var key = group.MaxBy(r => r.RecordedAt)!.BuildKey;
             var report = Coherence.Compute(key, [.. group.Where(r => r.BuildKey == key)]);
@@ -199,7 +207,7 @@ internal static class GatewayPages
                 [.. promotions.Select(p => p.Channel)], cells));
         }
 
-        return new Page<MatrixView>("Coherence", "coherence", new MatrixView(sites, rows), DashboardJson.Default.MatrixView, WriteMatrix, live: true);
+        return new Page<MatrixView>("Coherence", "coherence", new MatrixView(sites, q, products.Count, pageNumber, MatrixRowsPerPage, rows), DashboardJson.Default.MatrixView, WriteMatrix, live: true);
     }
 
     private static void WriteMatrix(HtmlWriter html, PageContext page, MatrixView m)
@@ -207,6 +215,10 @@ internal static class GatewayPages
         html.Element("h1", "Coherence across sites");
         html.Element("p", "Each cell is one site's result for the product's newest build key: agree (same output digest as the reference, all checks passing), " +
             "differ (another digest or test outcome), failed here (passes elsewhere), failed, or not built. Promotion to stable needs k of K agreeing sites.", ("class", "muted"));
+        html.Open("form", ("class", "filter"), ("method", "get"), ("action", page.Url("/coherence")), ("role", "search"));
+        html.Open("label").Text("Product contains").Void("input", ("type", "search"), ("name", "q"), ("value", m.Query ?? "")).Close("label");
+        html.Element("button", "Filter", ("type", "submit"));
+        html.Close("form");
         html.Open("div", ("id", "live-matrix"), ("data-live", "matrix"));
         html.Open("table", ("class", "matrix"), ("id", "matrix")).Open("thead").Open("tr");
         html.Element("th", "Product", ("scope", "col"));
@@ -235,6 +247,7 @@ internal static class GatewayPages
         }
 
         html.Close("tbody").Close("table").Close("div");
+        RepositoryPages.Pager(html, page, m.Page, m.Page * m.PageSize < m.Total);
     }
 
     public static async Task<object> CoherenceAsync(PageContext page, string buildKey, CancellationToken ct)
@@ -249,6 +262,8 @@ internal static class GatewayPages
         }
 
         var product = coherence.Report.Results[0].Product;
+        var head = await page.HeadAsync(ct);
+        var published = (await page.CatalogAsync(head, ct)).Products.Select(p => p.PathInRepository).ToHashSet(StringComparer.Ordinal);
         return new Page<GatewayCoherence>($"Coherence of {product}", "coherence", coherence, DashboardJson.Default.GatewayCoherence, (html, pg, c) =>
         {
             var r = c.Report;
@@ -257,7 +272,7 @@ internal static class GatewayPages
                 ("Agreeing sites", r.AgreeingSites.Count == 0 ? "none" : string.Join(", ", r.AgreeingSites)),
                 ("Promoted to", c.Promotions.Count == 0 ? "no channel yet" : string.Join(", ", c.Promotions.Select(p => $"{p.Channel} ({Layout.Time(p.PromotedAt)})"))));
             html.Element("h2", "Results");
-            WriteResults(html, pg, [.. r.Results.Select(ViewOf)]);
+            WriteResults(html, pg, [.. r.Results.Select(ViewOf)], published);
             if (r.Disagreements.Count > 0)
             {
                 html.Element("h2", "Disagreements");

@@ -33,7 +33,7 @@ public sealed record LogView(string Product, string Path, long Size, long Page, 
 
 public sealed record RevisionView(long Revision, long? Parent, DateTimeOffset Timestamp, string Message, IReadOnlyList<string> Tags, Digest Root);
 
-public sealed record RevisionsView(long Head, IReadOnlyList<RevisionView> Revisions);
+public sealed record RevisionsView(long Head, long Page, bool HasNext, IReadOnlyList<RevisionView> Revisions);
 
 public sealed record ProductChange(string Product, string Change, Digest? From, Digest? To, string? FromBuildKey, string? ToBuildKey, string? Reason);
 
@@ -65,7 +65,7 @@ public sealed record MatrixCell(string Site, string State, Digest? OutputRoot);
 
 public sealed record MatrixRow(string Product, string BuildKey, string Status, int Agreeing, int RequiredForStable, IReadOnlyList<string> PromotedTo, IReadOnlyList<MatrixCell> Cells);
 
-public sealed record MatrixView(IReadOnlyList<string> Sites, IReadOnlyList<MatrixRow> Rows);
+public sealed record MatrixView(IReadOnlyList<string> Sites, string? Query, int Total, int Page, int PageSize, IReadOnlyList<MatrixRow> Rows);
 
 public sealed record SeriesView(string Name, string Unit, IReadOnlyList<double> Values, double Latest);
 

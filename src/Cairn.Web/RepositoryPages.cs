@@ -12,7 +12,8 @@ internal static class RepositoryPages
     public const int LogLinesPerPage = 1000;
     public const int MaxLineChars = 4000;
     public const int MaxTextFileBytes = 256 * 1024;
-    public const int RevisionsScanned = 100;
+    public const int RevisionsScanned = 32;
+    public const int RevisionsPerPage = 100;
     public const int MaxSearchHits = 500;
 
     // ---- products
@@ -78,7 +79,7 @@ internal static class RepositoryPages
         Pager(html, page, m.Page, m.Page * m.PageSize < m.Total);
     }
 
-    private static void Pager(HtmlWriter html, PageContext page, long current, bool hasNext, string fragment = "")
+    internal static void Pager(HtmlWriter html, PageContext page, long current, bool hasNext, string fragment = "")
     {
         if (current <= 1 && !hasNext) return;
         html.Open("nav", ("class", "pager"), ("aria-label", "Pages"));
@@ -137,10 +138,8 @@ internal static class RepositoryPages
 
         // Which kept revisions hold this NAME/VERSION (newest first), and whether it is this very build.
         var mentions = new List<RevisionMention>();
-        var revisions = new List<Manifest>();
-        await foreach (var r in repo.Revisions.ListRevisionsAsync(ct)) revisions.Add(r);
-        var recent = revisions.OrderByDescending(r => r.Revision).Take(RevisionsScanned).ToList();
         var head = await page.HeadAsync(ct);
+        var recent = await page.RevisionsDownFromAsync(head.Revision, RevisionsScanned, RevisionsScanned * 4L, ct);
         foreach (var r in recent)
         {
             var c = await page.CatalogAsync(r, ct);
@@ -458,15 +457,13 @@ internal static class RepositoryPages
     public static async Task<object> RevisionsAsync(PageContext page, CancellationToken ct)
     {
         var head = await page.HeadAsync(ct);
-        var list = new List<RevisionView>();
-        await foreach (var r in page.Options.Repository.Revisions.ListRevisionsAsync(ct))
-        {
-            list.Add(new RevisionView(r.Revision, r.Parent, r.Timestamp, r.Message,
-                [.. head.Tags.Where(t => t.Value == r.Revision).Select(t => t.Key).Order(StringComparer.Ordinal)], r.Root));
-        }
-
-        list.Reverse();
-        var model = new RevisionsView(head.Revision, list);
+        // A page is a range of revision numbers, newest first: the history is never read whole.
+        var pageNumber = Math.Max(1, page.QueryLong("page") ?? 1);
+        var newest = head.Revision - (pageNumber - 1) * RevisionsPerPage;
+        var list = (await page.RevisionsDownFromAsync(newest, RevisionsPerPage, RevisionsPerPage, ct))
+            .Select(r => new RevisionView(r.Revision, r.Parent, r.Timestamp, r.Message,
+                [.. head.Tags.Where(t => t.Value == r.Revision).Select(t => t.Key).Order(StringComparer.Ordinal)], r.Root)).ToList();
+        var model = new RevisionsView(head.Revision, pageNumber, newest - RevisionsPerPage >= 1, list);
         return new Page<RevisionsView>("Revisions", "revisions", model, DashboardJson.Default.RevisionsView, WriteRevisions);
     }
 
@@ -502,6 +499,7 @@ internal static class RepositoryPages
         }
 
         html.Close("tbody").Close("table");
+        Pager(html, page, m.Page, m.HasNext);
     }
 
     public static async Task<object> DiffAsync(PageContext page, CancellationToken ct)

@@ -96,6 +96,22 @@ public sealed class DashboardHttpTests(StackFixture stack) : IDisposable
     }
 
     [Fact]
+    public async Task AFixedBasePathWinsOverTheForwardedPrefix()
+    {
+        await using var app = Cairn.Server.CairnServer.Build(new Cairn.Server.ServeOptions { RepositoryPath = stack.RepoPath, Listen = "http://127.0.0.1:0", BasePath = "/stack" });
+        await app.StartAsync();
+        var url = Cairn.Server.CairnServer.Addresses(app)[0];
+        using var page = await GetAsync(url + "/ui/revisions", "text/html", prefix: "/other");
+        var body = await page.Content.ReadAsStringAsync();
+        Assert.Contains("href=\"/stack/ui/graph\"", body);
+        Assert.DoesNotContain("/other/", body);
+        await app.StopAsync();
+
+        var bad = Assert.Throws<Cairn.Core.CairnException>(() => Cairn.Server.CairnServer.Build(new Cairn.Server.ServeOptions { RepositoryPath = stack.RepoPath, Listen = "http://127.0.0.1:0", BasePath = "cairn/" }));
+        Assert.Equal(Cairn.Core.ErrorCode.Usage, bad.Code);
+    }
+
+    [Fact]
     public async Task AHugeLogIsPagedWithLineAnchorsAndSearchable()
     {
         var log = stack.ServeUrl + "/ui/products/linux-x86_64/biglog/1.0/log";
@@ -121,6 +137,18 @@ public sealed class DashboardHttpTests(StackFixture stack) : IDisposable
         using var search = await GetAsync(log + "?q=line%202499", "application/json");
         using var hits = JsonDocument.Parse(await search.Content.ReadAsStringAsync());
         Assert.Equal([2499L], hits.RootElement.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("number").GetInt64()));
+    }
+
+    [Fact]
+    public async Task TheCoherenceMatrixFiltersByProduct()
+    {
+        using var r = await GetAsync(stack.GatewayUrl + "/ui/coherence?q=png", "application/json");
+        using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+        var row = Assert.Single(doc.RootElement.GetProperty("rows").EnumerateArray());
+        Assert.Equal("linux-x86_64/libpng/1.6.40", row.GetProperty("product").GetString());
+        Assert.Equal("disagreement", row.GetProperty("status").GetString());
+        Assert.Equal(["agree", "agree", "differ"], row.GetProperty("cells").EnumerateArray().Select(c => c.GetProperty("state").GetString()));
+        Assert.Equal(1, doc.RootElement.GetProperty("total").GetInt32());
     }
 
     [Fact]

@@ -63,6 +63,36 @@ public sealed class LayeredLayoutTests
             for (var i = 0; i + 1 < chain.Count; i++) right[chain[i]].Add(chain[i + 1]);
         }
 
-        Assert.True(r.Crossings < LayeredLayout.Crossings(initial, right), $"{r.Crossings} crossings after ordering");
+        var before = LayeredLayout.Crossings(initial, right);
+        Assert.Equal(BruteForceCrossings(initial, right), before);
+        Assert.True(r.Crossings < before, $"{r.Crossings} crossings after ordering, {before} before");
+    }
+
+    /// <summary>Every pair of segments between adjacent layers, compared directly.</summary>
+    private static int BruteForceCrossings(List<List<int>> order, List<int>[] right)
+    {
+        var crossings = 0;
+        for (var l = 0; l + 1 < order.Count; l++)
+        {
+            var segs = new List<(int A, int B)>();
+            for (var p = 0; p < order[l].Count; p++)
+            {
+                foreach (var m in right[order[l][p]])
+                {
+                    var q = order[l + 1].IndexOf(m);
+                    if (q >= 0) segs.Add((p, q));
+                }
+            }
+
+            for (var i = 0; i < segs.Count; i++)
+            {
+                for (var j = i + 1; j < segs.Count; j++)
+                {
+                    if ((segs[i].A - segs[j].A) * (segs[i].B - segs[j].B) < 0) crossings++;
+                }
+            }
+        }
+
+        return crossings;
     }
 }

@@ -20,9 +20,13 @@ public static class ServeCommand
             Description = "Seconds clients and proxies may reuse manifest.json before asking again",
             DefaultValueFactory = _ => 60,
         };
-        var command = new Command("serve", "Serve the repository read-only over HTTP (packs, indexes, revisions, manifest, /objects, /healthz, /metrics)")
+        var basePath = new Option<string?>("--base-path")
         {
-            listen, maxAge,
+            Description = "Path prefix a reverse proxy serves this under, e.g. /cairn, for the dashboard's links (default: X-Forwarded-Prefix, else none)",
+        };
+        var command = new Command("serve", "Serve the repository read-only over HTTP (packs, indexes, revisions, manifest, /objects, /healthz, /metrics) and the dashboard at /ui/")
+        {
+            listen, maxAge, basePath,
         };
         command.SetHandler(async (ctx, ct) =>
         {
@@ -43,6 +47,7 @@ public static class ServeCommand
                 Listen = ctx.Parse.GetValue(listen)!,
                 ManifestMaxAge = TimeSpan.FromSeconds(ctx.Parse.GetValue(maxAge)),
                 Time = ctx.Time,
+                BasePath = ctx.Parse.GetValue(basePath)?.TrimEnd('/') is { Length: > 0 } prefix ? prefix : null,
             }, WebHostRunner.Logging(verbose));
             await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"serving {Path.GetFullPath(ctx.RepositoryPath)} on {addresses}", ct);
 
