@@ -18,7 +18,7 @@ namespace Cairn.Gateway;
 public sealed class GatewayService : IAsyncDisposable
 {
     private readonly ICoordinationStore _store;
-    private readonly ProductRepository _repository;
+    private readonly WritableRepository _repository;
     private readonly GatewayOptions _options;
     private readonly ILogger _log;
     private readonly UploadSink _uploads;
@@ -26,7 +26,7 @@ public sealed class GatewayService : IAsyncDisposable
     // A heartbeat extends a claim by the TTL it was granted with; the store keeps only the expiry.
     private readonly ConcurrentDictionary<long, TimeSpan> _claimTtls = new();
 
-    public GatewayService(ICoordinationStore store, ProductRepository repository, GatewayOptions? options = null, ILogger? logger = null)
+    public GatewayService(ICoordinationStore store, WritableRepository repository, GatewayOptions? options = null, ILogger? logger = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _repository = repository ?? throw new ArgumentNullException(nameof(repository));
@@ -37,7 +37,7 @@ public sealed class GatewayService : IAsyncDisposable
 
     public ICoordinationStore Store => _store;
 
-    public ProductRepository Repository => _repository;
+    public WritableRepository Repository => _repository;
 
     public GatewayOptions Options => _options;
 
@@ -320,9 +320,8 @@ public sealed class GatewayService : IAsyncDisposable
             await _uploads.FlushAsync(ct).ConfigureAwait(false);
             PublishResult published;
             var written = true;
-            await using (await _repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false))
+            await using (var session = await _repository.BeginPublishAsync(ct).ConfigureAwait(false))
             {
-                await _repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
                 await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
                 await _store.ValidateLeaseAsync(lease.Id, identity.Site, paths, ct).ConfigureAwait(false);
 
@@ -337,7 +336,7 @@ public sealed class GatewayService : IAsyncDisposable
                 }
                 else
                 {
-                    published = await _repository.CommitProductAsync(commit.Product, commit.Root, new Ingest(_repository.Objects), extras, new PublishOptions
+                    published = await session.CommitProductAsync(commit.Product, commit.Root, extras, new PublishOptions
                     {
                         Platform = commit.Platform,
                         BuildKey = commit.BuildKey,
@@ -387,9 +386,8 @@ public sealed class GatewayService : IAsyncDisposable
 
         // The site's tree stays in the store (unreferenced until gc) so the coherence report can compare files.
         await _uploads.FlushAsync(ct).ConfigureAwait(false);
-        await using (await _repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false))
+        await using (await _repository.BeginPublishAsync(ct).ConfigureAwait(false))
         {
-            await _repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
             await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
         }
 

@@ -12,7 +12,7 @@ namespace Cairn.Repository.Http;
 /// <c>revisions/N.json</c>, each a plain file a static web server can serve. A static server cannot list
 /// directories, so the history is read by asking for every revision from 1 to the head (gc'ed ones are 404).
 /// </summary>
-public sealed class HttpRevisionStore : IRevisionStore
+public sealed class HttpRevisionStore : IRevisionReader
 {
     private readonly RemoteFetcher _fetcher;
     private readonly RemoteOptions _options;
@@ -346,25 +346,4 @@ public sealed class HttpRevisionStore : IRevisionStore
             }
         }
     }
-
-    private static CairnException ReadOnly(string what) =>
-        new(ErrorCode.RemoteReadOnly, $"a remote repository is read-only: cannot {what}",
-            "publish, tag, rollback and gc on the repository directory itself (the server's --repo)");
-
-    public Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => throw ReadOnly("commit a revision");
-
-    /// <summary>Readers take the shared lock to keep a local gc away; a remote repository has no local gc, so sharing is free.</summary>
-    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) =>
-        exclusive ? throw ReadOnly("collect garbage") : Task.FromResult<IAsyncDisposable>(NoLock.Instance);
-
-    private sealed class NoLock : IAsyncDisposable
-    {
-        public static NoLock Instance { get; } = new();
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-
-    public ValueTask CommitAsync(Manifest manifest, CancellationToken ct) => throw ReadOnly("commit a revision");
-
-    public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct) => throw ReadOnly("delete a revision");
 }

@@ -10,26 +10,15 @@ namespace Cairn.Repository;
 public static class ProductCopier
 {
     /// <summary>Copies one product; the result's record has the source's root and build key.</summary>
-    public static async Task<PublishResult> CopyAsync(ProductRepository source, ProductRecord product, ProductRepository target, CancellationToken ct)
+    public static async Task<PublishResult> CopyAsync(ProductRepository source, ProductRecord product, WritableRepository target, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(product);
         ArgumentNullException.ThrowIfNull(target);
-        await using var objectsLock = await target.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
-        await target.Objects.RefreshAsync(ct).ConfigureAwait(false);
-        long rootSize;
-        try
-        {
-            rootSize = await CopyObjectsAsync(source.Objects, product.Root, target.Objects, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await target.Objects.AbortAsync(CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
-
-        return await target.CommitProductAsync(new ProductRef(product.Name, product.Version), TreeEntry.Dir("", rootSize, product.Root),
-            new Ingest(target.Objects), new PublishOptions
+        await using var session = await target.BeginPublishAsync(ct).ConfigureAwait(false);
+        var rootSize = await session.StoreAsync(_ => CopyObjectsAsync(source.Objects, product.Root, target.Objects, ct)).ConfigureAwait(false);
+        return await session.CommitProductAsync(new ProductRef(product.Name, product.Version), TreeEntry.Dir("", rootSize, product.Root),
+            new PublishOptions
             {
                 Platform = product.Platform,
                 BuildKey = product.BuildKey,

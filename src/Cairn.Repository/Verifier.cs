@@ -20,7 +20,7 @@ public sealed class Verifier(ProductRepository repository)
     public async Task<VerifyReport> VerifyAsync(bool full, IProgress<long>? progress, CancellationToken ct)
     {
         // Shared: publishes may run meanwhile, but a gc sweeping objects would make verify report false losses.
-        await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
+        await using var objectsLock = await repository.HoldObjectsAsync(ct).ConfigureAwait(false);
         var store = repository.Objects;
         var listed = new Dictionary<Digest, ObjectInfo>();
         await foreach (var info in store.ListAsync(ct).ConfigureAwait(false)) listed[info.Digest] = info;

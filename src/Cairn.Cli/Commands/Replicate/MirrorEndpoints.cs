@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Cairn.Core;
+using Cairn.Repository;
 using Cairn.Repository.FileSystem;
 using Cairn.Repository.Http;
 using Cairn.Repository.IO;
@@ -50,12 +51,13 @@ public interface IMirrorEndpoint : IDisposable
     Task FlushAsync(IReadOnlyCollection<string> keys, CancellationToken ct) => Task.CompletedTask;
 
     public static IMirrorEndpoint Open(string location, bool writable) =>
-        S3Location.IsS3(location) ? new S3Endpoint(S3Calls.Open(location))
-        : RemoteOptions.IsRemote(location)
-            ? writable
-                ? throw new CairnException(ErrorCode.RemoteReadOnly, $"cannot replicate into {location}: http(s) repositories are read-only", "give a directory or s3:// URL as DEST")
-                : new HttpEndpoint(location)
-            : new DirectoryEndpoint(location);
+        RepositoryLocation.Parse(location) switch
+        {
+            S3Location s3 => new S3Endpoint(S3Calls.Open(s3)),
+            HttpLocation when writable => throw new CairnException(ErrorCode.RemoteReadOnly, $"cannot replicate into {location}: http(s) repositories are read-only", "give a directory or s3:// URL as DEST"),
+            HttpLocation => new HttpEndpoint(location),
+            _ => new DirectoryEndpoint(location),
+        };
 }
 
 /// <summary>A file being written; disposing it without landing it discards it.</summary>
