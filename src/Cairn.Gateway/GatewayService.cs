@@ -512,46 +512,30 @@ public sealed class GatewayService : IAsyncDisposable
         var objects = _repository.Objects;
         var missing = new List<Digest>();
         var seen = new HashSet<Digest>();
-        var stack = new Stack<TreeEntry>();
-        stack.Push(commit.Root);
-        foreach (var (_, e) in extras) stack.Push(e);
-        while (stack.Count > 0 && missing.Count < 20)
+        await Reachability.WalkAsync(objects, [commit.Root, .. extras.Select(e => e.Entry)], async o =>
         {
-            var e = stack.Pop();
-            if (e.Kind == EntryKind.Symlink || !seen.Add(e.Digest)) continue;
-            if (!await objects.ContainsAsync(e.Digest, ct).ConfigureAwait(false))
+            if (!seen.Add(o.Digest)) return WalkStep.Skip;
+            if (!await objects.ContainsAsync(o.Digest, ct).ConfigureAwait(false))
             {
-                missing.Add(e.Digest);
-                continue;
+                missing.Add(o.Digest);
+                return missing.Count < 20 ? WalkStep.Skip : WalkStep.Stop;
             }
 
-            try
-            {
-                switch (e.Kind)
-                {
-                    case EntryKind.Directory:
-                        foreach (var child in await _repository.Trees.ReadTreeAsync(e.Digest, ct).ConfigureAwait(false)) stack.Push(child);
-                        break;
-                    case EntryKind.ChunkedFile:
-                        foreach (var (_, chunk) in ChunkListCodec.Decode(await objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest))
-                        {
-                            if (seen.Add(chunk) && !await objects.ContainsAsync(chunk, ct).ConfigureAwait(false)) missing.Add(chunk);
-                        }
-
-                        break;
-                }
-            }
-            catch (CairnException x) when (x.Code == ErrorCode.ObjectMissing)
-            {
-                missing.Add(e.Digest);
-            }
-        }
+            return WalkStep.Continue;
+        }, new ReachabilityOptions { OnUnreadable = (o, e) => e.Code == ErrorCode.ObjectMissing && Missing(o.Digest) }, ct).ConfigureAwait(false);
 
         if (missing.Count > 0)
         {
             throw new CairnException(ErrorCode.GatewayObjectsMissing,
                 $"the commit of {ProductPath(commit.Platform, commit.Product)} names objects the gateway does not hold: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}",
                 "upload them (ask /v1/objects/missing for the whole tree) and commit again; an upload not committed in time may have been removed by gc");
+        }
+
+        // A tree or chunk list listed but gone by the time it is read (a concurrent gc) is as missing as one never uploaded.
+        bool Missing(Digest digest)
+        {
+            missing.Add(digest);
+            return true;
         }
     }
 }

@@ -61,34 +61,8 @@ public sealed class GarbageCollector(WritableRepository repository)
         return new GcResult(removed, kept.Count, result, dryRun);
     }
 
-    private async Task MarkTreeAsync(Digest root, HashSet<Digest> live, CancellationToken ct)
-    {
-        var stack = new Stack<Digest>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            var tree = stack.Pop();
-            if (!live.Add(tree)) continue;
-            foreach (var e in await repository.Trees.ReadTreeAsync(tree, ct).ConfigureAwait(false))
-            {
-                switch (e.Kind)
-                {
-                    case EntryKind.Directory:
-                        stack.Push(e.Digest);
-                        break;
-                    case EntryKind.File:
-                        live.Add(e.Digest);
-                        break;
-                    case EntryKind.ChunkedFile:
-                        if (live.Add(e.Digest))
-                        {
-                            var chunks = ChunkListCodec.Decode(await repository.Objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest);
-                            foreach (var (_, chunk) in chunks) live.Add(chunk);
-                        }
-
-                        break;
-                }
-            }
-        }
-    }
+    /// <summary>Marks every object the tree reaches; objects already marked (shared with another revision) are not walked again.</summary>
+    private Task MarkTreeAsync(Digest root, HashSet<Digest> live, CancellationToken ct) =>
+        Reachability.WalkAsync(repository.Objects, [TreeEntry.Dir("", -1, root)],
+            o => ValueTask.FromResult(live.Add(o.Digest) ? WalkStep.Continue : WalkStep.Skip), null, ct);
 }
