@@ -37,7 +37,7 @@ public sealed class FileRevisionStore : WritableRevisionStore, IResignableRevisi
     public string HeadPath => Path.Combine(_root, FileSystemLayout.Head);
 
     public string RevisionPath(long revision) =>
-        Path.Combine(_revisions, revision.ToString("D16", CultureInfo.InvariantCulture) + ".json");
+        Path.Combine(_root, RepositoryFiles.Revision(revision));
 
     public override ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => ValueTask.FromResult(ReadManifest(HeadPath));
 
@@ -162,7 +162,7 @@ public sealed class FileRevisionStore : WritableRevisionStore, IResignableRevisi
     protected override ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
     {
         File.Delete(RevisionPath(revision));
-        File.Delete(Path.ChangeExtension(RevisionPath(revision), ".sig"));
+        File.Delete(Path.Combine(_root, RepositoryFiles.RevisionSignature(revision)));
         return ValueTask.CompletedTask;
     }
 }
@@ -170,12 +170,12 @@ public sealed class FileRevisionStore : WritableRevisionStore, IResignableRevisi
 /// <summary>Names of the files and folders of a directory repository (docs/format/repository.md).</summary>
 public static class FileSystemLayout
 {
-    public const string Config = "cairn.json";
-    public const string Head = "manifest.json";
-    public const string HeadSignature = "manifest.sig";
-    public const string Revocations = "revocations.json";
-    public const string Revisions = "revisions";
-    public const string Packs = "packs";
+    public const string Config = RepositoryFiles.Config;
+    public const string Head = RepositoryFiles.Head;
+    public const string HeadSignature = RepositoryFiles.HeadSignature;
+    public const string Revocations = RepositoryFiles.Revocations;
+    public const string Revisions = RepositoryFiles.RevisionsFolder;
+    public const string Packs = RepositoryFiles.PacksFolder;
     public const string Tmp = "tmp";
     public const string Locks = "locks";
     public const string Cache = "cache";

@@ -31,7 +31,7 @@ public sealed class HttpRevisionStore : IRevisionReader
 
     public static async Task<HttpRevisionStore> OpenAsync(RemoteFetcher fetcher, RemoteOptions options, CancellationToken ct, ILogger? logger = null)
     {
-        var config = await fetcher.FetchAsync(new FetchRequest("cairn.json", 1 << 20),
+        var config = await fetcher.FetchAsync(new FetchRequest(RepositoryFiles.Config, 1 << 20),
             (bytes, where) => CairnJson.Deserialize(bytes, CoreJson.Default.RepositoryConfig, $"'{where}'"), notFoundIsNull: true, ct).ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {string.Join(", ", options.Servers)} (cairn.json is not there)",
                 "check the URL: it names the repository directory as served (the folder holding cairn.json and manifest.json)");
@@ -45,7 +45,7 @@ public sealed class HttpRevisionStore : IRevisionReader
         if (options.Verifier is { } verifier)
         {
             // The root's revocation list, when the server has one (a client also remembers the newest it saw).
-            var revocations = await fetcher.FetchAsync(new FetchRequest("revocations.json", verifier.MaxEnvelopeBytes), (bytes, _) => bytes,
+            var revocations = await fetcher.FetchAsync(new FetchRequest(RepositoryFiles.Revocations, verifier.MaxEnvelopeBytes), (bytes, _) => bytes,
                 notFoundIsNull: true, ct).ConfigureAwait(false);
             store._revocations = revocations;
         }
@@ -145,12 +145,12 @@ public sealed class HttpRevisionStore : IRevisionReader
     private async Task<Offer> OfferAsync(int server, bool revalidate, CancellationToken ct)
     {
         var baseUri = _options.Servers[server];
-        var where = new Uri(baseUri, "manifest.json").ToString();
+        var where = new Uri(baseUri, RepositoryFiles.Head).ToString();
         try
         {
             if (_options.Verifier is not { } verifier)
             {
-                var m = await _fetcher.FetchFromServerAsync(server, new FetchRequest("manifest.json", _options.MaxManifestBytes) { Revalidate = revalidate },
+                var m = await _fetcher.FetchFromServerAsync(server, new FetchRequest(RepositoryFiles.Head, _options.MaxManifestBytes) { Revalidate = revalidate },
                     (bytes, w) => Accept(bytes, w, null), notFoundIsNull: true, ct).ConfigureAwait(false);
                 return new Offer(baseUri, m, where, null);
             }
@@ -186,14 +186,14 @@ public sealed class HttpRevisionStore : IRevisionReader
     {
         if (_revocations is { } list)
         {
-            verifier.UseRevocations(list, "revocations.json");
+            verifier.UseRevocations(list, RepositoryFiles.Revocations);
         }
 
-        var sigWhere = new Uri(_options.Servers[server], "manifest.sig").ToString();
+        var sigWhere = new Uri(_options.Servers[server], RepositoryFiles.HeadSignature).ToString();
         byte[]? envelope;
         try
         {
-            envelope = await _fetcher.FetchFromServerAsync(server, new FetchRequest("manifest.sig", verifier.MaxEnvelopeBytes) { Revalidate = revalidate },
+            envelope = await _fetcher.FetchFromServerAsync(server, new FetchRequest(RepositoryFiles.HeadSignature, verifier.MaxEnvelopeBytes) { Revalidate = revalidate },
                 (bytes, _) => bytes, notFoundIsNull: true, ct).ConfigureAwait(false);
         }
         catch (CairnException e) when (e.Code == ErrorCode.RemoteUnavailable && e.Message.Contains("exceeds the limit", StringComparison.Ordinal))
@@ -210,12 +210,12 @@ public sealed class HttpRevisionStore : IRevisionReader
         var signed = verifier.CheckEnvelope(envelope, Config.Name, null, sigWhere);
         try
         {
-            return await SignedBodyFromAsync(verifier, server, signed, "manifest.json", revalidate, ct).ConfigureAwait(false);
+            return await SignedBodyFromAsync(verifier, server, signed, RepositoryFiles.Head, revalidate, ct).ConfigureAwait(false);
         }
         catch (CairnException)
         {
             // A commit between reading manifest.sig and manifest.json: the signed revision's own file is immutable.
-            var own = $"revisions/{signed.Revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+            var own = RepositoryFiles.Revision(signed.Revision);
             return await SignedBodyFromAsync(verifier, server, signed, own, revalidate: false, ct).ConfigureAwait(false);
         }
     }
@@ -257,7 +257,7 @@ public sealed class HttpRevisionStore : IRevisionReader
         if (_head is { } head && head.Revision == revision) return head;
         if (revision < 1) return null;
         if (_revisions.TryGetValue(revision, out var known)) return known;
-        var path = $"revisions/{revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+        var path = RepositoryFiles.Revision(revision);
         if (_options.Verifier is { } verifier)
         {
             var signed = await FetchSignedAsync(verifier, Path.ChangeExtension(path, ".sig"), path, revision, revalidate: false, ct).ConfigureAwait(false);
@@ -279,7 +279,7 @@ public sealed class HttpRevisionStore : IRevisionReader
     {
         if (_revocations is { } list)
         {
-            verifier.UseRevocations(list, "revocations.json");
+            verifier.UseRevocations(list, RepositoryFiles.Revocations);
         }
 
         byte[]? envelope;
@@ -310,7 +310,7 @@ public sealed class HttpRevisionStore : IRevisionReader
         catch (CairnException) when (revision is null)
         {
             // A commit between reading manifest.sig and manifest.json: the signed revision's own file is immutable.
-            var own = $"revisions/{signed.Revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+            var own = RepositoryFiles.Revision(signed.Revision);
             return await FetchSignedBodyAsync(verifier, signed, own, revalidate: false, ct).ConfigureAwait(false);
         }
     }

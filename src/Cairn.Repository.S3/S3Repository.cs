@@ -7,7 +7,7 @@ namespace Cairn.Repository.S3;
 public static class S3Repository
 {
     public const int FormatVersion = 1;
-    private const string ConfigKey = "cairn.json";
+    private const string ConfigKey = RepositoryFiles.Config;
 
     public static Task<WritableRepository> InitAsync(string url, string? name, string? platform, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null) =>
         InitAsync(S3Location.Parse(url), name, platform, time, logger, lockTimeout, ct, signer);

@@ -24,19 +24,19 @@ public sealed class S3RevisionStore : WritableRevisionStore, IResignableRevision
         _lockTimeout = lockTimeout;
     }
 
-    public const string Head = "manifest.json";
+    public const string Head = RepositoryFiles.Head;
 
     /// <summary>The head's detached signature, written after the head (format §6.1).</summary>
-    public const string HeadSignature = "manifest.sig";
+    public const string HeadSignature = RepositoryFiles.HeadSignature;
 
     /// <summary>Signs each revision at commit (revisions/N.sig, manifest.sig; format §6.1); null: unsigned.</summary>
     public IManifestSigner? Signer { get; init; }
 
     public override RepositoryConfig Config { get; }
 
-    public static string RevisionKey(long revision) => "revisions/" + revision.ToString("D16", CultureInfo.InvariantCulture) + ".json";
+    public static string RevisionKey(long revision) => RepositoryFiles.Revision(revision);
 
-    private static string SignatureKey(long revision) => Path.ChangeExtension(RevisionKey(revision), ".sig");
+    private static string SignatureKey(long revision) => RepositoryFiles.RevisionSignature(revision);
 
     public override async ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => (await ReadAsync(Head, ct).ConfigureAwait(false))?.Manifest;
 

@@ -108,8 +108,8 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
             var keys = new List<string> { FileSystemLayout.Config };
             foreach (var pack in packs)
             {
-                keys.Add($"packs/{pack}.pack");
-                keys.Add($"packs/{pack}.idx");
+                keys.Add(RepositoryFiles.Pack(pack));
+                keys.Add(RepositoryFiles.PackIndex(pack));
             }
 
             for (var r = durableRevision + 1; r <= head.Revision; r++)
@@ -209,12 +209,12 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     /// </summary>
     private async Task<long> CopyPackAsync(string pack, CancellationToken ct)
     {
-        var idxTask = source.GetAsync($"packs/{pack}.idx", ct);
+        var idxTask = source.GetAsync(RepositoryFiles.PackIndex(pack), ct);
         long length = 0;
-        using (var staged = destination.Stage($"packs/{pack}.pack"))
+        using (var staged = destination.Stage(RepositoryFiles.Pack(pack)))
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var stream = await source.OpenReadAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+            var stream = await source.OpenReadAsync(RepositoryFiles.Pack(pack), ct).ConfigureAwait(false);
             if (stream is null)
             {
                 await idxTask.ConfigureAwait(false);
@@ -259,7 +259,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
 
             await staged.LandAsync(ct).ConfigureAwait(false);
             FaultPoints.Hit("replicate-pack");
-            await destination.PutUnflushedAsync($"packs/{pack}.idx", idx, ct).ConfigureAwait(false);
+            await destination.PutUnflushedAsync(RepositoryFiles.PackIndex(pack), idx, ct).ConfigureAwait(false);
             return length + idx.Length;
         }
     }
@@ -275,7 +275,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     {
         try
         {
-            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{display}packs/{pack}.idx", "the copy is damaged; replicate from another server"))
+            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{display}{RepositoryFiles.PackIndex(pack)}", "the copy is damaged; replicate from another server"))
             {
                 if (loc.Offset < 4 || loc.Offset + loc.StoredSize > packLength) return false;
             }
@@ -291,8 +291,8 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     /// <summary>Whether the pack and its index exist on the endpoint and check out: pack hash = name, index checksum, entries inside the pack.</summary>
     private static async Task<bool> PresentAsync(IMirrorEndpoint endpoint, string pack, CancellationToken ct)
     {
-        if (await endpoint.GetAsync($"packs/{pack}.idx", ct).ConfigureAwait(false) is not { } idx) return false;
-        var stream = await endpoint.OpenReadAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+        if (await endpoint.GetAsync(RepositoryFiles.PackIndex(pack), ct).ConfigureAwait(false) is not { } idx) return false;
+        var stream = await endpoint.OpenReadAsync(RepositoryFiles.Pack(pack), ct).ConfigureAwait(false);
         if (stream is null) return false;
         long length = 0;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
