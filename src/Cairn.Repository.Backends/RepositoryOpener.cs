@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using Cairn.Core;
 using Cairn.Repository.FileSystem;
 using Cairn.Repository.Http;
+using Cairn.Repository.Replication;
 using Cairn.Repository.S3;
 using Microsoft.Extensions.Logging;
 
@@ -62,6 +64,17 @@ public static class RepositoryOpener
             _ => throw new UnreachableException($"no backend for {location?.GetType().Name}"),
         };
     }
+
+    /// <summary>One end of a replication (docs/format/repository.md §7.1): a source may be any location, a destination is written.</summary>
+    public static IMirrorEndpoint OpenMirror(RepositoryLocation location, bool writable) => location switch
+    {
+        S3Location s3 => new S3MirrorEndpoint(S3Calls.Open(s3)),
+        HttpLocation http when writable => throw new CairnException(ErrorCode.RemoteReadOnly,
+            $"cannot replicate into {http.Display}: http(s) repositories are read-only", "give a directory or s3:// URL as DEST"),
+        HttpLocation http => new HttpMirrorEndpoint(http.Servers[0].AbsoluteUri),
+        DirectoryLocation directory => new DirectoryMirrorEndpoint(directory.Path),
+        _ => throw new UnreachableException($"no backend for {location?.GetType().Name}"),
+    };
 
     private static RemoteOptions RemoteOptionsFor(HttpLocation location, OpenSettings settings) =>
         (settings.Remote?.Invoke(location) ?? new RemoteOptions { Servers = location.Servers }) with { Servers = location.Servers };
