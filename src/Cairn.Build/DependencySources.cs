@@ -96,7 +96,7 @@ public sealed record DependencySourceSpec(DependencySourceKind Kind, string Loca
     public static DependencySourceSpec Parse(string? value)
     {
         if (string.IsNullOrWhiteSpace(value) || value == "repo") return Repository;
-        if (value.StartsWith("http://", StringComparison.Ordinal) || value.StartsWith("https://", StringComparison.Ordinal))
+        if (RepositoryLocation.Parse(value) is HttpLocation)
         {
             return new(DependencySourceKind.Http, value);
         }

@@ -277,7 +277,8 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
     {
         var started = time.GetTimestamp();
         var startedAt = time.GetUtcNow();
-        var target = stack.Options.PublishTarget ?? new LocalPublishTarget(repository);
+        var target = stack.Options.PublishTarget ?? (repository is WritableRepository writable ? new LocalPublishTarget(writable)
+            : throw new CairnException(ErrorCode.RemoteReadOnly, "the repository built into is read-only here", "build into a directory or s3:// repository, or through a gateway"));
         await target.RefreshAsync(ct).ConfigureAwait(false);
         var catalog = await repository.CatalogAsync(await repository.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         var deps = stack.Graph.TransitiveDependencies(recipe.Name);

@@ -3,9 +3,8 @@ using System.Text;
 using System.Text.Json.Serialization.Metadata;
 using Cairn.Core;
 using Cairn.Repository;
-using Cairn.Repository.FileSystem;
+using Cairn.Repository.Backends;
 using Cairn.Repository.Http;
-using Cairn.Repository.S3;
 using Microsoft.Extensions.Logging;
 
 namespace Cairn.Cli;
@@ -105,18 +104,26 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         ?? Environment.GetEnvironmentVariable("CAIRN_REPO")
         ?? throw new CairnException(ErrorCode.Usage, "no repository given", "pass --repo PATH or set CAIRN_REPO");
 
-    /// <summary>True when --repo names http(s) servers rather than a directory.</summary>
-    public bool IsRemote => RemoteOptions.IsRemote(RepositoryPath) || IsS3;
+    /// <summary>--repo (or CAIRN_REPO, or the command's argument) parsed: a directory, an s3:// bucket or http(s) servers.</summary>
+    public RepositoryLocation Location => RepositoryLocation.Parse(RepositoryPath);
 
-    /// <summary>True when --repo is an s3:// URL (docs/distribution.md, "S3-compatible storage").</summary>
-    public bool IsS3 => S3Location.IsS3(RepositoryPath);
+    /// <summary>The location of a repository <paramref name="command"/> writes; http(s) servers are refused (CAIRN-E0701).</summary>
+    public WritableLocation WritableLocation(string command) => RepositoryLocation.ParseWritable(RepositoryPath, command);
 
-    public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) =>
-        IsS3
-            ? S3Repository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct, Signer())
-            : IsRemote
-            ? HttpRepository.OpenAsync(RemoteRepositoryOptions(), Time, Logger, ct)
-            : DirectoryRepository.OpenAsync(RepositoryPath, Time, Logger, TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)), ct, Signer());
+    public Task<ProductRepository> OpenRepositoryAsync(CancellationToken ct) => RepositoryOpener.OpenAsync(Location, OpenSettings(), ct);
+
+    /// <summary>Opens the repository <paramref name="command"/> writes; an http(s) --repo is refused before anything is read.</summary>
+    public Task<WritableRepository> OpenWritableRepositoryAsync(string command, CancellationToken ct) =>
+        RepositoryOpener.OpenWritableAsync(WritableLocation(command), OpenSettings(), ct);
+
+    public OpenSettings OpenSettings() => new()
+    {
+        Time = Time,
+        Logger = Logger,
+        LockTimeout = TimeSpan.FromSeconds(parse.GetValue(GlobalOptions.LockTimeout)),
+        Signer = Signer(),
+        Remote = http => RemoteRepositoryOptions(http.Servers),
+    };
 
     /// <summary>The publishing key from --signing-key or CAIRN_SIGNING_KEY, read at the first commit (readers need no access to it).</summary>
     public Cairn.Repository.IManifestSigner? Signer() =>
@@ -126,7 +133,9 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
 
     /// <summary>Servers from --repo, proxies from --proxy or HTTP_PROXY, the client cache from the command's --cache or CAIRN_CACHE.</summary>
     /// <param name="servers">Other servers than --repo's (cairn build --deps-from http://…), with the same proxies, cache and trust.</param>
-    public RemoteOptions RemoteRepositoryOptions(string? servers = null)
+    public RemoteOptions RemoteRepositoryOptions(string servers) => RemoteRepositoryOptions(HttpLocation.ParseServers([servers]));
+
+    private RemoteOptions RemoteRepositoryOptions(IReadOnlyList<Uri> servers)
     {
         var cacheOption = parse.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == "--cache");
         var cache = (cacheOption is null ? null : parse.GetValue(cacheOption))
@@ -134,7 +143,7 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         var size = Environment.GetEnvironmentVariable("CAIRN_CACHE_SIZE");
         return new RemoteOptions
         {
-            Servers = RemoteOptions.ParseServers([servers ?? RepositoryPath]),
+            Servers = servers,
             Proxies = RemoteOptions.ParseProxies(parse.GetValue(GlobalOptions.Proxy)
                 ?? Environment.GetEnvironmentVariable("HTTP_PROXY") ?? Environment.GetEnvironmentVariable("http_proxy")),
             CacheDirectory = cache,
@@ -152,8 +161,9 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         });
     }
 
-    public string CacheDirectory(string? explicitCache) =>
-        explicitCache ?? Environment.GetEnvironmentVariable("CAIRN_CACHE") ?? DirectoryRepository.DefaultCacheDirectory(RepositoryPath);
+    /// <summary>The materialize cache: the command's --cache, else CAIRN_CACHE, else the written repository's own.</summary>
+    public static string CacheDirectory(string? explicitCache, WritableLocation location) =>
+        explicitCache ?? Environment.GetEnvironmentVariable("CAIRN_CACHE") ?? location.CacheDirectory;
 
     /// <summary>Progress on stderr only when it is a terminal; scripts and CI logs stay quiet.</summary>
     public IProgress<long>? Progress(string label, long total) =>

@@ -9,7 +9,7 @@ using Cairn.Cli.Commands.Key;
 using Cairn.Cli.Commands.List;
 using Cairn.Cli.Commands.Materialize;
 using Cairn.Cli.Commands.Mount;
-using Cairn.Cli.Commands.Replicate;
+using Cairn.Repository.Replication;
 using Cairn.Cli.Commands.Show;
 using Cairn.Cli.Commands.Unmount;
 using Cairn.Cli.Commands.Verify;

@@ -36,32 +36,6 @@ public static class ObjectUploader
     }
 
     /// <summary>Every object the entries reach, each once; trees before their content.</summary>
-    public static async Task<List<Digest>> ReachableAsync(IObjectStore store, IEnumerable<TreeEntry> roots, CancellationToken ct)
-    {
-        var trees = new TreeWalker(store);
-        var seen = new HashSet<Digest>();
-        var result = new List<Digest>();
-        var stack = new Stack<TreeEntry>(roots);
-        while (stack.Count > 0)
-        {
-            var e = stack.Pop();
-            if (e.Kind == EntryKind.Symlink || !seen.Add(e.Digest)) continue;
-            result.Add(e.Digest);
-            switch (e.Kind)
-            {
-                case EntryKind.Directory:
-                    foreach (var child in await trees.ReadTreeAsync(e.Digest, ct).ConfigureAwait(false)) stack.Push(child);
-                    break;
-                case EntryKind.ChunkedFile:
-                    foreach (var (_, chunk) in ChunkListCodec.Decode(await store.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest))
-                    {
-                        if (seen.Add(chunk)) result.Add(chunk);
-                    }
-
-                    break;
-            }
-        }
-
-        return result;
-    }
+    public static Task<List<Digest>> ReachableAsync(IObjectStore store, IEnumerable<TreeEntry> roots, CancellationToken ct) =>
+        Reachability.ListAsync(store, roots, ct);
 }

@@ -18,7 +18,7 @@ namespace Cairn.Gateway;
 public sealed class GatewayService : IAsyncDisposable
 {
     private readonly ICoordinationStore _store;
-    private readonly ProductRepository _repository;
+    private readonly WritableRepository _repository;
     private readonly GatewayOptions _options;
     private readonly ILogger _log;
     private readonly UploadSink _uploads;
@@ -26,7 +26,7 @@ public sealed class GatewayService : IAsyncDisposable
     // A heartbeat extends a claim by the TTL it was granted with; the store keeps only the expiry.
     private readonly ConcurrentDictionary<long, TimeSpan> _claimTtls = new();
 
-    public GatewayService(ICoordinationStore store, ProductRepository repository, GatewayOptions? options = null, ILogger? logger = null)
+    public GatewayService(ICoordinationStore store, WritableRepository repository, GatewayOptions? options = null, ILogger? logger = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _repository = repository ?? throw new ArgumentNullException(nameof(repository));
@@ -37,7 +37,7 @@ public sealed class GatewayService : IAsyncDisposable
 
     public ICoordinationStore Store => _store;
 
-    public ProductRepository Repository => _repository;
+    public WritableRepository Repository => _repository;
 
     public GatewayOptions Options => _options;
 
@@ -320,9 +320,8 @@ public sealed class GatewayService : IAsyncDisposable
             await _uploads.FlushAsync(ct).ConfigureAwait(false);
             PublishResult published;
             var written = true;
-            await using (await _repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false))
+            await using (var session = await _repository.BeginPublishAsync(ct).ConfigureAwait(false))
             {
-                await _repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
                 await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
                 await _store.ValidateLeaseAsync(lease.Id, identity.Site, paths, ct).ConfigureAwait(false);
 
@@ -337,7 +336,7 @@ public sealed class GatewayService : IAsyncDisposable
                 }
                 else
                 {
-                    published = await _repository.CommitProductAsync(commit.Product, commit.Root, new Ingest(_repository.Objects), extras, new PublishOptions
+                    published = await session.CommitProductAsync(commit.Product, commit.Root, extras, new PublishOptions
                     {
                         Platform = commit.Platform,
                         BuildKey = commit.BuildKey,
@@ -387,9 +386,8 @@ public sealed class GatewayService : IAsyncDisposable
 
         // The site's tree stays in the store (unreferenced until gc) so the coherence report can compare files.
         await _uploads.FlushAsync(ct).ConfigureAwait(false);
-        await using (await _repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false))
+        await using (await _repository.BeginPublishAsync(ct).ConfigureAwait(false))
         {
-            await _repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
             await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
         }
 
@@ -514,46 +512,30 @@ public sealed class GatewayService : IAsyncDisposable
         var objects = _repository.Objects;
         var missing = new List<Digest>();
         var seen = new HashSet<Digest>();
-        var stack = new Stack<TreeEntry>();
-        stack.Push(commit.Root);
-        foreach (var (_, e) in extras) stack.Push(e);
-        while (stack.Count > 0 && missing.Count < 20)
+        await Reachability.WalkAsync(objects, [commit.Root, .. extras.Select(e => e.Entry)], async o =>
         {
-            var e = stack.Pop();
-            if (e.Kind == EntryKind.Symlink || !seen.Add(e.Digest)) continue;
-            if (!await objects.ContainsAsync(e.Digest, ct).ConfigureAwait(false))
+            if (!seen.Add(o.Digest)) return WalkStep.Skip;
+            if (!await objects.ContainsAsync(o.Digest, ct).ConfigureAwait(false))
             {
-                missing.Add(e.Digest);
-                continue;
+                missing.Add(o.Digest);
+                return missing.Count < 20 ? WalkStep.Skip : WalkStep.Stop;
             }
 
-            try
-            {
-                switch (e.Kind)
-                {
-                    case EntryKind.Directory:
-                        foreach (var child in await _repository.Trees.ReadTreeAsync(e.Digest, ct).ConfigureAwait(false)) stack.Push(child);
-                        break;
-                    case EntryKind.ChunkedFile:
-                        foreach (var (_, chunk) in ChunkListCodec.Decode(await objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest))
-                        {
-                            if (seen.Add(chunk) && !await objects.ContainsAsync(chunk, ct).ConfigureAwait(false)) missing.Add(chunk);
-                        }
-
-                        break;
-                }
-            }
-            catch (CairnException x) when (x.Code == ErrorCode.ObjectMissing)
-            {
-                missing.Add(e.Digest);
-            }
-        }
+            return WalkStep.Continue;
+        }, new ReachabilityOptions { OnUnreadable = (o, e) => e.Code == ErrorCode.ObjectMissing && Missing(o.Digest) }, ct).ConfigureAwait(false);
 
         if (missing.Count > 0)
         {
             throw new CairnException(ErrorCode.GatewayObjectsMissing,
                 $"the commit of {ProductPath(commit.Platform, commit.Product)} names objects the gateway does not hold: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}",
                 "upload them (ask /v1/objects/missing for the whole tree) and commit again; an upload not committed in time may have been removed by gc");
+        }
+
+        // A tree or chunk list listed but gone by the time it is read (a concurrent gc) is as missing as one never uploaded.
+        bool Missing(Digest digest)
+        {
+            missing.Add(digest);
+            return true;
         }
     }
 }

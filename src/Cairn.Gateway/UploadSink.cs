@@ -11,10 +11,10 @@ namespace Cairn.Gateway;
 /// a size threshold, or before a commit), so gc is delayed by seconds, never starved. Uploads that are never
 /// committed stay unreferenced objects that the next gc removes.
 /// </summary>
-internal sealed class UploadSink(ProductRepository repository, GatewayOptions options, ILogger logger) : IAsyncDisposable
+internal sealed class UploadSink(WritableRepository repository, GatewayOptions options, ILogger logger) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private IAsyncDisposable? _objectsLock;
+    private PublishSession? _session;
     private ITimer? _timer;
     private long _pendingBytes;
 
@@ -23,15 +23,14 @@ internal sealed class UploadSink(ProductRepository repository, GatewayOptions op
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (_objectsLock is null)
+            if (_session is null)
             {
-                _objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
-                // Dedup must not trust an index read before a gc that ran while nobody held the lock.
-                await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
+                // The session holds the shared objects lock and has caught up with any gc that ran while nobody held it.
+                _session = await repository.BeginPublishAsync(ct).ConfigureAwait(false);
                 _timer = options.WaitTime.CreateTimer(_ => _ = FlushInBackgroundAsync(), null, options.UploadFlushDelay, Timeout.InfiniteTimeSpan);
             }
 
-            await repository.Objects.PutAsync(digest, content, ct).ConfigureAwait(false);
+            await _session.PutAsync(digest, content, ct).ConfigureAwait(false);
             _pendingBytes += content.Length;
             if (_pendingBytes >= options.UploadFlushBytes)
             {
@@ -73,18 +72,18 @@ internal sealed class UploadSink(ProductRepository repository, GatewayOptions op
 
     private async Task FlushLockedAsync()
     {
-        if (_objectsLock is null) return;
+        if (_session is null) return;
         try
         {
-            await repository.Objects.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            await _session.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
             _pendingBytes = 0;
             if (_timer is not null) await _timer.DisposeAsync().ConfigureAwait(false);
             _timer = null;
-            var held = _objectsLock;
-            _objectsLock = null;
+            var held = _session;
+            _session = null;
             await held.DisposeAsync().ConfigureAwait(false);
         }
     }

@@ -11,7 +11,7 @@ public static class DirectoryRepository
 
     public static TimeSpan DefaultLockTimeout { get; } = TimeSpan.FromMinutes(10);
 
-    public static async Task<ProductRepository> InitAsync(string path, string? name, string? platform, TimeProvider time, ILogger? logger, CancellationToken ct, IManifestSigner? signer = null)
+    public static async Task<WritableRepository> InitAsync(string path, string? name, string? platform, TimeProvider time, ILogger? logger, CancellationToken ct, IManifestSigner? signer = null)
     {
         var full = Path.GetFullPath(path);
         var configPath = Path.Combine(full, FileSystemLayout.Config);
@@ -38,7 +38,7 @@ public static class DirectoryRepository
         return repo;
     }
 
-    public static Task<ProductRepository> OpenAsync(string path, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
+    public static Task<WritableRepository> OpenAsync(string path, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
     {
         var full = Path.GetFullPath(path);
         var configPath = Path.Combine(full, FileSystemLayout.Config);
@@ -57,8 +57,8 @@ public static class DirectoryRepository
 
         var objects = new PackObjectStore(Path.Combine(full, FileSystemLayout.Packs), Path.Combine(full, FileSystemLayout.Tmp));
         var revisions = new FileRevisionStore(full, config, time, lockTimeout) { Signer = signer };
-        return Task.FromResult(new ProductRepository(objects, revisions, time, logger));
+        return Task.FromResult(new WritableRepository(objects, revisions, time, logger));
     }
 
-    public static string DefaultCacheDirectory(string repositoryPath) => Path.Combine(Path.GetFullPath(repositoryPath), FileSystemLayout.Cache);
+    public static string DefaultCacheDirectory(string repositoryPath) => new DirectoryLocation(repositoryPath).CacheDirectory;
 }

@@ -9,7 +9,7 @@ namespace Cairn.Repository.FileSystem;
 /// Revisions as one immutable JSON file each under revisions/, and manifest.json as the head, replaced
 /// atomically last. Locks are flock(2) files under locks/.
 /// </summary>
-public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
+public sealed class FileRevisionStore : WritableRevisionStore, IResignableRevisionStore
 {
     private readonly string _root;
     private readonly string _revisions;
@@ -29,7 +29,7 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
         _lockTimeout = lockTimeout;
     }
 
-    public RepositoryConfig Config { get; }
+    public override RepositoryConfig Config { get; }
 
     /// <summary>Signs each revision at commit (revisions/N.sig, manifest.sig; format §6.1); null: unsigned.</summary>
     public IManifestSigner? Signer { get; init; }
@@ -37,11 +37,11 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
     public string HeadPath => Path.Combine(_root, FileSystemLayout.Head);
 
     public string RevisionPath(long revision) =>
-        Path.Combine(_revisions, revision.ToString("D16", CultureInfo.InvariantCulture) + ".json");
+        Path.Combine(_root, RepositoryFiles.Revision(revision));
 
-    public ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => ValueTask.FromResult(ReadManifest(HeadPath));
+    public override ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => ValueTask.FromResult(ReadManifest(HeadPath));
 
-    public ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct) =>
+    public override ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct) =>
         ValueTask.FromResult(ReadManifest(RevisionPath(revision)));
 
     private static Manifest? ReadManifest(string path)
@@ -59,7 +59,7 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
         return CairnJson.Deserialize(bytes, CoreJson.Default.Manifest, $"manifest '{path}'");
     }
 
-    public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
+    public override async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
     {
         await Task.CompletedTask.ConfigureAwait(false);
         // The head is the commit point: a revision file above it is from a commit that crashed or failed before
@@ -72,13 +72,13 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
         }
     }
 
-    public async Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) =>
+    protected override async Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) =>
         await FileLock.AcquireAsync(Path.Combine(_locks, "commit"), exclusive: true, _lockTimeout, _time, ct).ConfigureAwait(false);
 
-    public async Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) =>
+    protected override async Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) =>
         await FileLock.AcquireAsync(Path.Combine(_locks, "objects"), exclusive, _lockTimeout, _time, ct).ConfigureAwait(false);
 
-    public ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
+    protected override ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
     {
         // Every object of this revision is in a pack by now (objects are flushed before the commit lock is taken),
         // and the head's list is what a client of a static web server reads to find the packs (format §6).
@@ -159,10 +159,10 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
             : [];
     }
 
-    public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
+    protected override ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
     {
         File.Delete(RevisionPath(revision));
-        File.Delete(Path.ChangeExtension(RevisionPath(revision), ".sig"));
+        File.Delete(Path.Combine(_root, RepositoryFiles.RevisionSignature(revision)));
         return ValueTask.CompletedTask;
     }
 }
@@ -170,12 +170,12 @@ public sealed class FileRevisionStore : IRevisionStore, IResignableRevisionStore
 /// <summary>Names of the files and folders of a directory repository (docs/format/repository.md).</summary>
 public static class FileSystemLayout
 {
-    public const string Config = "cairn.json";
-    public const string Head = "manifest.json";
-    public const string HeadSignature = "manifest.sig";
-    public const string Revocations = "revocations.json";
-    public const string Revisions = "revisions";
-    public const string Packs = "packs";
+    public const string Config = RepositoryFiles.Config;
+    public const string Head = RepositoryFiles.Head;
+    public const string HeadSignature = RepositoryFiles.HeadSignature;
+    public const string Revocations = RepositoryFiles.Revocations;
+    public const string Revisions = RepositoryFiles.RevisionsFolder;
+    public const string Packs = RepositoryFiles.PacksFolder;
     public const string Tmp = "tmp";
     public const string Locks = "locks";
     public const string Cache = "cache";

@@ -1,11 +1,10 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using Cairn.Core;
 using Cairn.Repository.IO;
 using Microsoft.Win32.SafeHandles;
+using Location = Cairn.Repository.PackLocation;
 
 namespace Cairn.Repository.FileSystem;
 
@@ -17,7 +16,6 @@ namespace Cairn.Repository.FileSystem;
 public sealed class PackObjectStore : IObjectStore
 {
     public const long TargetPackSize = 64L << 20;
-    private const int RecordHeader = 32 + 1 + 4 + 4;
 
     private readonly string _packDir;
     private readonly string _tmpDir;
@@ -26,8 +24,6 @@ public sealed class PackObjectStore : IObjectStore
     private readonly Lock _writeLock = new();
     private PackWriter? _writer;
     private readonly HashSet<string> _loadedPacks = new(StringComparer.Ordinal);
-
-    private readonly record struct Location(string Pack, long Offset, int StoredSize, int Size, Codec Codec);
 
     public PackObjectStore(string packDirectory, string tempDirectory)
     {
@@ -95,9 +91,8 @@ public sealed class PackObjectStore : IObjectStore
         return ValueTask.CompletedTask;
     }
 
-    private static List<(Digest, Location)> ReadIndex(string path, string pack) =>
-        PackIndexCodec.Parse(File.ReadAllBytes(path), pack, $"'{path}'", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable")
-            .ConvertAll(e => (e.Digest, new Location(pack, e.Location.Offset, e.Location.StoredSize, e.Location.Size, e.Location.Codec)));
+    private static List<(Digest Digest, Location Location)> ReadIndex(string path, string pack) =>
+        PackIndexCodec.Parse(File.ReadAllBytes(path), pack, $"'{path}'", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
 
     public int Count => _index.Count;
 
@@ -262,72 +257,25 @@ public sealed class PackObjectStore : IObjectStore
 
     public ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct)
     {
-        long kept = 0, deleted = 0, bytes = 0, rewritten = 0;
+        var planner = new RetentionPlanner(isLive, d => _index.TryGetValue(d, out var current) ? current.Pack : null, dryRun);
         lock (_writeLock)
         {
             FinishPackLocked();
-            var byPack = new Dictionary<string, List<(Digest Digest, Location Loc, bool Live)>>(StringComparer.Ordinal);
-            foreach (var pack in PackNames())
-            {
-                byPack[pack] = [];
-                var seen = new HashSet<Digest>();
-                foreach (var (digest, loc) in ReadIndex(Path.Combine(_packDir, pack + ".idx"), pack))
-                {
-                    // An object stored in two packs is live in the one the in-memory index points at only.
-                    var canonical = _index.TryGetValue(digest, out var current) && current.Pack == pack;
-                    byPack[pack].Add((digest, loc, canonical && isLive(digest) && seen.Add(digest)));
-                }
-            }
-
-            foreach (var (pack, objects) in byPack)
+            var plans = PackNames().Select(pack => planner.Plan(pack, ReadIndex(Path.Combine(_packDir, pack + RepositoryFiles.IndexExtension), pack))).ToList();
+            foreach (var plan in plans)
             {
                 ct.ThrowIfCancellationRequested();
-                var dead = objects.Where(o => !o.Live).ToList();
-                kept += objects.Count - dead.Count;
-                if (dead.Count == 0) continue;
-                deleted += dead.Count;
-                bytes += dead.Sum(o => (long)o.Loc.StoredSize + RecordHeader);
-                if (dryRun) continue;
-
-                var live = objects.Where(o => o.Live).ToList();
-                if (live.Count > 0)
+                if (plan.Untouched || dryRun) continue;
+                if (plan.NeedsRewrite) RewriteLocked(plan.Live);
+                foreach (var (digest, _) in plan.Dead)
                 {
-                    rewritten++;
-                    var writer = new PackWriter(_tmpDir);
-                    var moved = new List<(Digest Digest, Location Loc)>(live.Count);
-                    try
-                    {
-                        foreach (var (digest, loc, _) in live)
-                        {
-                            var offset = writer.Append(digest, loc.Codec, ReadStored(loc), loc.Size);
-                            moved.Add((digest, loc with { Offset = offset }));
-                        }
-                    }
-                    catch
-                    {
-                        writer.Abort();
-                        throw;
-                    }
-
-                    var name = writer.Finish(_packDir);
-                    foreach (var (digest, loc) in moved)
-                    {
-                        _index[digest] = loc with { Pack = name };
-                    }
-                }
-
-                foreach (var (digest, loc, _) in dead)
-                {
-                    if (_index.TryGetValue(digest, out var current) && current.Pack == pack)
-                    {
-                        _index.TryRemove(digest, out _);
-                    }
+                    if (_index.TryGetValue(digest, out var current) && current.Pack == plan.Pack) _index.TryRemove(digest, out _);
                 }
 
                 // The index goes first: a crash in between leaves an unindexed pack, which is garbage, never a dangling index.
-                File.Delete(Path.Combine(_packDir, pack + ".idx"));
-                if (_readers.TryRemove(pack, out var h)) h.Dispose();
-                File.Delete(Path.Combine(_packDir, pack + ".pack"));
+                File.Delete(Path.Combine(_packDir, plan.Pack + RepositoryFiles.IndexExtension));
+                if (_readers.TryRemove(plan.Pack, out var h)) h.Dispose();
+                File.Delete(Path.Combine(_packDir, plan.Pack + RepositoryFiles.PackExtension));
             }
 
             if (!dryRun)
@@ -336,7 +284,33 @@ public sealed class PackObjectStore : IObjectStore
             }
         }
 
-        return ValueTask.FromResult(new RetainResult(kept, deleted, bytes, rewritten));
+        return ValueTask.FromResult(planner.Result);
+    }
+
+    /// <summary>Copies live objects into a new pack and points the index at it.</summary>
+    private void RewriteLocked(IReadOnlyList<(Digest Digest, Location Location)> live)
+    {
+        var writer = new PackWriter(_tmpDir);
+        var moved = new List<(Digest Digest, Location Loc)>(live.Count);
+        try
+        {
+            foreach (var (digest, loc) in live)
+            {
+                var offset = writer.Append(digest, loc.Codec, ReadStored(loc), loc.Size);
+                moved.Add((digest, loc with { Offset = offset }));
+            }
+        }
+        catch
+        {
+            writer.Abort();
+            throw;
+        }
+
+        var name = writer.Finish(_packDir);
+        foreach (var (digest, loc) in moved)
+        {
+            _index[digest] = loc with { Pack = name };
+        }
     }
 
     private byte[] ReadStored(Location loc)
@@ -374,69 +348,52 @@ public sealed class PackObjectStore : IObjectStore
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>One pack being written in tmp/; named by the SHA-256 of its bytes when finished.</summary>
+    /// <summary>One pack being written in tmp/ through the shared <see cref="PackEncoder"/>; named by the SHA-256 of its bytes when finished.</summary>
     private sealed class PackWriter
     {
         public const string PendingPrefix = "pending-";
 
         private readonly string _tempPath;
         private readonly SafeFileHandle _handle;
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        private readonly List<(Digest Digest, long Offset, int Stored, int Size, Codec Codec)> _entries = [];
+        private readonly PackEncoder _encoder;
 
         public PackWriter(string tmpDir)
         {
             PendingName = PendingPrefix + Guid.NewGuid().ToString("N");
-            _tempPath = Path.Combine(tmpDir, PendingName + ".pack");
+            _tempPath = Path.Combine(tmpDir, PendingName + RepositoryFiles.PackExtension);
             _handle = File.OpenHandle(_tempPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
-            Write("CPK1"u8);
+            _encoder = new PackEncoder(Write);
         }
 
         public string PendingName { get; }
 
-        public long Length { get; private set; }
+        public long Length => _encoder.Length;
 
-        private void Write(ReadOnlySpan<byte> bytes)
+        private void Write(ReadOnlySpan<byte> bytes, long offset)
         {
             try
             {
-                RandomAccess.Write(_handle, bytes, Length);
+                RandomAccess.Write(_handle, bytes, offset);
             }
             catch (IOException e)
             {
                 throw Native.WriteError(e, _tempPath);
             }
-
-            _hash.AppendData(bytes);
-            Length += bytes.Length;
         }
 
-        public long Append(Digest digest, Codec codec, ReadOnlySpan<byte> stored, int size)
-        {
-            Span<byte> header = stackalloc byte[RecordHeader];
-            digest.WriteTo(header);
-            header[32] = (byte)codec;
-            BinaryPrimitives.WriteUInt32BigEndian(header[33..], (uint)stored.Length);
-            BinaryPrimitives.WriteUInt32BigEndian(header[37..], (uint)size);
-            Write(header);
-            var offset = Length;
-            Write(stored);
-            _entries.Add((digest, offset, stored.Length, size, codec));
-            return offset;
-        }
+        public long Append(Digest digest, Codec codec, ReadOnlySpan<byte> stored, int size) => _encoder.Append(digest, codec, stored, size);
 
         public string Finish(string packDir)
         {
-            var name = Convert.ToHexStringLower(_hash.GetHashAndReset());
-            var idxTemp = Path.ChangeExtension(_tempPath, ".idx");
+            var (name, idx) = _encoder.Finish();
+            var idxTemp = Path.ChangeExtension(_tempPath, RepositoryFiles.IndexExtension);
             try
             {
                 // Pack first, index last: an index is only ever visible beside a complete, fsynced pack.
                 FaultPoints.Hit("pack-written");
-                DurableFile.Commit(_handle, _tempPath, Path.Combine(packDir, name + ".pack"));
+                DurableFile.Commit(_handle, _tempPath, Path.Combine(packDir, name + RepositoryFiles.PackExtension));
                 FaultPoints.Hit("pack-renamed");
-                var idx = PackIndexCodec.Encode(_entries);
-                DurableFile.WriteAllBytes(Path.Combine(packDir, name + ".idx"), idx, Path.GetDirectoryName(_tempPath)!);
+                DurableFile.WriteAllBytes(Path.Combine(packDir, name + RepositoryFiles.IndexExtension), idx, Path.GetDirectoryName(_tempPath)!);
                 return name;
             }
             catch
@@ -448,14 +405,14 @@ public sealed class PackObjectStore : IObjectStore
             }
             finally
             {
-                _hash.Dispose();
+                _encoder.Dispose();
             }
         }
 
         public void Abort()
         {
             _handle.Dispose();
-            _hash.Dispose();
+            _encoder.Dispose();
             DurableFile.TryDelete(_tempPath);
         }
     }

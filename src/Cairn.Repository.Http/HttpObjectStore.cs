@@ -282,7 +282,7 @@ public sealed class HttpObjectStore : IObjectStore
         var start = run[0].Location.Offset;
         var length = run[^1].Location.Offset + run[^1].Location.StoredSize - start;
         var pack = run[0].Location.Pack;
-        var request = new FetchRequest($"packs/{pack}.pack", length) { Range = (start, length) };
+        var request = new FetchRequest(RepositoryFiles.Pack(pack), length) { Range = (start, length) };
         return (await _fetcher.FetchAsync(request, (body, where) =>
         {
             var contents = new byte[run.Count][];
@@ -377,7 +377,7 @@ public sealed class HttpObjectStore : IObjectStore
             return ObjectCodec.Decode(loc.Codec, [], loc.Size, digest, $"pack {loc.Pack}");
         }
 
-        var request = new FetchRequest($"packs/{loc.Pack}.pack", loc.StoredSize) { Range = (loc.Offset, loc.StoredSize) };
+        var request = new FetchRequest(RepositoryFiles.Pack(loc.Pack), loc.StoredSize) { Range = (loc.Offset, loc.StoredSize) };
         return (await _fetcher.FetchAsync(request, (stored, where) => ObjectCodec.Decode(loc.Codec, stored, loc.Size, digest, where), notFoundIsNull: false, ct)
             .ConfigureAwait(false))!;
     }
@@ -467,7 +467,7 @@ public sealed class HttpObjectStore : IObjectStore
         if (entries is null)
         {
             byte[]? raw = null;
-            entries = await _fetcher.FetchAsync(new FetchRequest($"packs/{pack}.idx", _options.MaxIndexBytes), (bytes, where) =>
+            entries = await _fetcher.FetchAsync(new FetchRequest(RepositoryFiles.PackIndex(pack), _options.MaxIndexBytes), (bytes, where) =>
             {
                 var parsed = PackIndexCodec.Parse(bytes, pack, where, RemoteIndexHint);
                 raw = bytes;

@@ -6,10 +6,7 @@ namespace Cairn.Repository.Http;
 /// <summary>Opens a repository served over HTTP (cairn serve, nginx, a mirror) for reading.</summary>
 public static class HttpRepository
 {
-    public static string DefaultCacheDirectory =>
-        Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg
-            ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "cairn");
+    public static string DefaultCacheDirectory => RepositoryLocation.UserCacheDirectory;
 
     public static async Task<ProductRepository> OpenAsync(RemoteOptions options, TimeProvider time, ILogger? logger, CancellationToken ct)
     {

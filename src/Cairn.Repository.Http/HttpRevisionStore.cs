@@ -12,7 +12,7 @@ namespace Cairn.Repository.Http;
 /// <c>revisions/N.json</c>, each a plain file a static web server can serve. A static server cannot list
 /// directories, so the history is read by asking for every revision from 1 to the head (gc'ed ones are 404).
 /// </summary>
-public sealed class HttpRevisionStore : IRevisionStore
+public sealed class HttpRevisionStore : IRevisionReader
 {
     private readonly RemoteFetcher _fetcher;
     private readonly RemoteOptions _options;
@@ -31,7 +31,7 @@ public sealed class HttpRevisionStore : IRevisionStore
 
     public static async Task<HttpRevisionStore> OpenAsync(RemoteFetcher fetcher, RemoteOptions options, CancellationToken ct, ILogger? logger = null)
     {
-        var config = await fetcher.FetchAsync(new FetchRequest("cairn.json", 1 << 20),
+        var config = await fetcher.FetchAsync(new FetchRequest(RepositoryFiles.Config, 1 << 20),
             (bytes, where) => CairnJson.Deserialize(bytes, CoreJson.Default.RepositoryConfig, $"'{where}'"), notFoundIsNull: true, ct).ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {string.Join(", ", options.Servers)} (cairn.json is not there)",
                 "check the URL: it names the repository directory as served (the folder holding cairn.json and manifest.json)");
@@ -45,7 +45,7 @@ public sealed class HttpRevisionStore : IRevisionStore
         if (options.Verifier is { } verifier)
         {
             // The root's revocation list, when the server has one (a client also remembers the newest it saw).
-            var revocations = await fetcher.FetchAsync(new FetchRequest("revocations.json", verifier.MaxEnvelopeBytes), (bytes, _) => bytes,
+            var revocations = await fetcher.FetchAsync(new FetchRequest(RepositoryFiles.Revocations, verifier.MaxEnvelopeBytes), (bytes, _) => bytes,
                 notFoundIsNull: true, ct).ConfigureAwait(false);
             store._revocations = revocations;
         }
@@ -145,12 +145,12 @@ public sealed class HttpRevisionStore : IRevisionStore
     private async Task<Offer> OfferAsync(int server, bool revalidate, CancellationToken ct)
     {
         var baseUri = _options.Servers[server];
-        var where = new Uri(baseUri, "manifest.json").ToString();
+        var where = new Uri(baseUri, RepositoryFiles.Head).ToString();
         try
         {
             if (_options.Verifier is not { } verifier)
             {
-                var m = await _fetcher.FetchFromServerAsync(server, new FetchRequest("manifest.json", _options.MaxManifestBytes) { Revalidate = revalidate },
+                var m = await _fetcher.FetchFromServerAsync(server, new FetchRequest(RepositoryFiles.Head, _options.MaxManifestBytes) { Revalidate = revalidate },
                     (bytes, w) => Accept(bytes, w, null), notFoundIsNull: true, ct).ConfigureAwait(false);
                 return new Offer(baseUri, m, where, null);
             }
@@ -186,14 +186,14 @@ public sealed class HttpRevisionStore : IRevisionStore
     {
         if (_revocations is { } list)
         {
-            verifier.UseRevocations(list, "revocations.json");
+            verifier.UseRevocations(list, RepositoryFiles.Revocations);
         }
 
-        var sigWhere = new Uri(_options.Servers[server], "manifest.sig").ToString();
+        var sigWhere = new Uri(_options.Servers[server], RepositoryFiles.HeadSignature).ToString();
         byte[]? envelope;
         try
         {
-            envelope = await _fetcher.FetchFromServerAsync(server, new FetchRequest("manifest.sig", verifier.MaxEnvelopeBytes) { Revalidate = revalidate },
+            envelope = await _fetcher.FetchFromServerAsync(server, new FetchRequest(RepositoryFiles.HeadSignature, verifier.MaxEnvelopeBytes) { Revalidate = revalidate },
                 (bytes, _) => bytes, notFoundIsNull: true, ct).ConfigureAwait(false);
         }
         catch (CairnException e) when (e.Code == ErrorCode.RemoteUnavailable && e.Message.Contains("exceeds the limit", StringComparison.Ordinal))
@@ -210,12 +210,12 @@ public sealed class HttpRevisionStore : IRevisionStore
         var signed = verifier.CheckEnvelope(envelope, Config.Name, null, sigWhere);
         try
         {
-            return await SignedBodyFromAsync(verifier, server, signed, "manifest.json", revalidate, ct).ConfigureAwait(false);
+            return await SignedBodyFromAsync(verifier, server, signed, RepositoryFiles.Head, revalidate, ct).ConfigureAwait(false);
         }
         catch (CairnException)
         {
             // A commit between reading manifest.sig and manifest.json: the signed revision's own file is immutable.
-            var own = $"revisions/{signed.Revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+            var own = RepositoryFiles.Revision(signed.Revision);
             return await SignedBodyFromAsync(verifier, server, signed, own, revalidate: false, ct).ConfigureAwait(false);
         }
     }
@@ -257,7 +257,7 @@ public sealed class HttpRevisionStore : IRevisionStore
         if (_head is { } head && head.Revision == revision) return head;
         if (revision < 1) return null;
         if (_revisions.TryGetValue(revision, out var known)) return known;
-        var path = $"revisions/{revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+        var path = RepositoryFiles.Revision(revision);
         if (_options.Verifier is { } verifier)
         {
             var signed = await FetchSignedAsync(verifier, Path.ChangeExtension(path, ".sig"), path, revision, revalidate: false, ct).ConfigureAwait(false);
@@ -279,7 +279,7 @@ public sealed class HttpRevisionStore : IRevisionStore
     {
         if (_revocations is { } list)
         {
-            verifier.UseRevocations(list, "revocations.json");
+            verifier.UseRevocations(list, RepositoryFiles.Revocations);
         }
 
         byte[]? envelope;
@@ -310,7 +310,7 @@ public sealed class HttpRevisionStore : IRevisionStore
         catch (CairnException) when (revision is null)
         {
             // A commit between reading manifest.sig and manifest.json: the signed revision's own file is immutable.
-            var own = $"revisions/{signed.Revision.ToString("D16", CultureInfo.InvariantCulture)}.json";
+            var own = RepositoryFiles.Revision(signed.Revision);
             return await FetchSignedBodyAsync(verifier, signed, own, revalidate: false, ct).ConfigureAwait(false);
         }
     }
@@ -346,25 +346,4 @@ public sealed class HttpRevisionStore : IRevisionStore
             }
         }
     }
-
-    private static CairnException ReadOnly(string what) =>
-        new(ErrorCode.RemoteReadOnly, $"a remote repository is read-only: cannot {what}",
-            "publish, tag, rollback and gc on the repository directory itself (the server's --repo)");
-
-    public Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => throw ReadOnly("commit a revision");
-
-    /// <summary>Readers take the shared lock to keep a local gc away; a remote repository has no local gc, so sharing is free.</summary>
-    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) =>
-        exclusive ? throw ReadOnly("collect garbage") : Task.FromResult<IAsyncDisposable>(NoLock.Instance);
-
-    private sealed class NoLock : IAsyncDisposable
-    {
-        public static NoLock Instance { get; } = new();
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-
-    public ValueTask CommitAsync(Manifest manifest, CancellationToken ct) => throw ReadOnly("commit a revision");
-
-    public ValueTask DeleteRevisionAsync(long revision, CancellationToken ct) => throw ReadOnly("delete a revision");
 }

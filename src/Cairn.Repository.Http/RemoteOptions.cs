@@ -120,26 +120,7 @@ public sealed record RemoteOptions
         new(ErrorCode.RemoteSettingInvalid, $"{name}='{text}' is not {expected}", $"fix or unset {name} (docs/distribution.md lists the network settings)");
 
     /// <summary>Parses a server list: comma-separated http(s) URLs.</summary>
-    public static IReadOnlyList<Uri> ParseServers(IEnumerable<string> values)
-    {
-        var result = new List<Uri>();
-        foreach (var part in values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
-        {
-            if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            {
-                throw new CairnException(ErrorCode.RemoteInvalidUrl, $"'{part}' is not an http:// or https:// URL", "give server URLs such as https://repo.example.org/cairn, separated by commas");
-            }
-
-            result.Add(uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/"));
-        }
-
-        if (result.Count == 0)
-        {
-            throw new CairnException(ErrorCode.RemoteInvalidUrl, "no server URL given", "pass --repo https://HOST/PATH (several separated by commas)");
-        }
-
-        return result;
-    }
+    public static IReadOnlyList<Uri> ParseServers(IEnumerable<string> values) => HttpLocation.ParseServers(values);
 
     /// <summary>Parses a proxy list like CVMFS's: entries separated by ',', ';' or '|'; DIRECT means no proxy.</summary>
     public static IReadOnlyList<Uri?> ParseProxies(string? value)
@@ -165,9 +146,6 @@ public sealed record RemoteOptions
 
         return result;
     }
-
-    public static bool IsRemote(string repository) =>
-        repository.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || repository.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Parses sizes such as 500M, 10G, 1048576.</summary>
     public static long ParseSize(string text)

@@ -9,11 +9,9 @@ namespace Cairn.Repository.S3;
 /// <summary>The few S3 requests Cairn makes (keys relative to the repository prefix), with S3 failures turned into coded errors.</summary>
 public sealed class S3Calls(IAmazonS3 s3, S3Location location) : IDisposable
 {
-    public static S3Calls Open(string url)
-    {
-        var location = S3Location.Parse(url);
-        return new S3Calls(location.CreateClient(), location);
-    }
+    public static S3Calls Open(string url) => Open(S3Location.Parse(url));
+
+    public static S3Calls Open(S3Location location) => new(location.CreateClient(), location);
 
     public IAmazonS3 Client => s3;
 

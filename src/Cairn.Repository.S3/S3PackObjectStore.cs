@@ -1,9 +1,8 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using Cairn.Core;
+using Location = Cairn.Repository.PackLocation;
 
 namespace Cairn.Repository.S3;
 
@@ -16,8 +15,6 @@ public sealed class S3PackObjectStore : IObjectStore
 {
     /// <summary>Smaller than the directory store's 64 MiB: a pack is held in memory until uploaded.</summary>
     public const int TargetPackSize = 32 << 20;
-    private const int RecordHeader = 32 + 1 + 4 + 4;
-    private const int IndexEntry = 32 + 8 + 4 + 4 + 1;
     private const int ParallelUploads = 4;
     private const int MultipartThreshold = 16 << 20;
     private const int PartSize = 8 << 20;
@@ -31,8 +28,6 @@ public sealed class S3PackObjectStore : IObjectStore
     private readonly SemaphoreSlim _uploadSlots = new(ParallelUploads);
     private readonly SemaphoreSlim _refresh = new(1);
     private PackBuilder? _writer;
-
-    private readonly record struct Location(string Pack, long Offset, int StoredSize, int Size, Codec Codec);
 
     internal S3PackObjectStore(S3Calls s3) => _s3 = s3;
 
@@ -74,7 +69,7 @@ public sealed class S3PackObjectStore : IObjectStore
             var loaded = new ConcurrentBag<(string, List<(Digest, Location)>)>();
             await Parallel.ForEachAsync(added, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (pack, c) =>
             {
-                if (await _s3.GetAsync($"packs/{pack}.idx", c).ConfigureAwait(false) is { } idx) loaded.Add((pack, ParseIndex(idx.Bytes, pack)));
+                if (await _s3.GetAsync(RepositoryFiles.PackIndex(pack), c).ConfigureAwait(false) is { } idx) loaded.Add((pack, ParseIndex(idx.Bytes, pack)));
             }).ConfigureAwait(false);
             lock (_loadedPacks)
             {
@@ -91,9 +86,8 @@ public sealed class S3PackObjectStore : IObjectStore
         }
     }
 
-    private List<(Digest, Location)> ParseIndex(byte[] data, string pack) =>
-        PackIndexCodec.Parse(data, pack, $"'{_s3.Location.Display}packs/{pack}.idx'", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable")
-            .ConvertAll(e => (e.Digest, new Location(pack, e.Location.Offset, e.Location.StoredSize, e.Location.Size, e.Location.Codec)));
+    private List<(Digest Digest, Location Location)> ParseIndex(byte[] data, string pack) =>
+        PackIndexCodec.Parse(data, pack, $"'{_s3.Location.Display}{RepositoryFiles.PackIndex(pack)}'", "run 'cairn verify'; delete the .idx and its .pack if the pack is unrecoverable");
 
     public ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct) => ValueTask.FromResult(_index.ContainsKey(digest));
 
@@ -105,7 +99,7 @@ public sealed class S3PackObjectStore : IObjectStore
             if (!_index.TryGetValue(digest, out loc)) throw ObjectCodec.Missing(digest, $"repository packs '{_s3.Location.Display}packs/'");
         }
 
-        var where = $"pack '{_s3.Location.Display}packs/{loc.Pack}.pack'";
+        var where = $"pack '{_s3.Location.Display}{RepositoryFiles.Pack(loc.Pack)}'";
         byte[] stored;
         PackBuilder? pending;
         lock (_writeLock)
@@ -118,7 +112,7 @@ public sealed class S3PackObjectStore : IObjectStore
         {
             stored = _uploading.TryGetValue(loc.Pack, out var bytes)
                 ? bytes.AsSpan((int)loc.Offset, loc.StoredSize).ToArray()
-                : await _s3.GetRangeAsync($"packs/{loc.Pack}.pack", loc.Offset, loc.StoredSize, ct).ConfigureAwait(false);
+                : await _s3.GetRangeAsync(RepositoryFiles.Pack(loc.Pack), loc.Offset, loc.StoredSize, ct).ConfigureAwait(false);
         }
 
         if (stored.Length != loc.StoredSize) throw ObjectCodec.Corrupt(digest, where, $"truncated: read {stored.Length} of {loc.StoredSize} bytes at offset {loc.Offset}");
@@ -187,14 +181,14 @@ public sealed class S3PackObjectStore : IObjectStore
     {
         if (pack.Length <= MultipartThreshold)
         {
-            await s3.PutAsync($"packs/{name}.pack", pack, ct).ConfigureAwait(false);
+            await s3.PutAsync(RepositoryFiles.Pack(name), pack, ct).ConfigureAwait(false);
         }
         else
         {
-            await s3.PutMultipartAsync($"packs/{name}.pack", pack, PartSize, ct).ConfigureAwait(false);
+            await s3.PutMultipartAsync(RepositoryFiles.Pack(name), pack, PartSize, ct).ConfigureAwait(false);
         }
 
-        await s3.PutAsync($"packs/{name}.idx", idx, ct).ConfigureAwait(false);
+        await s3.PutAsync(RepositoryFiles.PackIndex(name), idx, ct).ConfigureAwait(false);
     }
 
     public async ValueTask FlushAsync(CancellationToken ct)
@@ -238,60 +232,51 @@ public sealed class S3PackObjectStore : IObjectStore
     {
         await FlushAsync(ct).ConfigureAwait(false);
         await RefreshAsync(ct).ConfigureAwait(false);
-        long kept = 0, deleted = 0, bytes = 0, rewritten = 0;
+        var planner = new RetentionPlanner(isLive, d => _index.TryGetValue(d, out var current) ? current.Pack : null, dryRun);
         foreach (var pack in await ListPacksAsync(_s3, ct).ConfigureAwait(false))
         {
-            if (await _s3.GetAsync($"packs/{pack}.idx", ct).ConfigureAwait(false) is not { } idx) continue;
-            var seen = new HashSet<Digest>();
-            var objects = ParseIndex(idx.Bytes, pack)
-                .Select(e => (Digest: e.Item1, Loc: e.Item2, Live: _index.TryGetValue(e.Item1, out var cur) && cur.Pack == pack && isLive(e.Item1) && seen.Add(e.Item1)))
-                .ToList();
-            var dead = objects.Where(o => !o.Live).ToList();
-            kept += objects.Count - dead.Count;
-            if (dead.Count == 0) continue;
-            deleted += dead.Count;
-            bytes += dead.Sum(o => (long)o.Loc.StoredSize + RecordHeader);
-            if (dryRun) continue;
-
-            var live = objects.Where(o => o.Live).ToList();
-            if (live.Count > 0)
-            {
-                rewritten++;
-                var whole = await _s3.GetAsync($"packs/{pack}.pack", ct).ConfigureAwait(false)
-                    ?? throw ObjectCodec.Missing(live[0].Digest, $"pack '{_s3.Location.Display}packs/{pack}.pack' (the pack file is gone)");
-                var builder = new PackBuilder();
-                var moved = live.Select(o => (o.Digest, Loc: o.Loc with
-                {
-                    Offset = builder.Append(o.Digest, o.Loc.Codec, whole.Bytes.AsSpan((int)o.Loc.Offset, o.Loc.StoredSize), o.Loc.Size),
-                })).ToList();
-                var (name, packBytes, idxBytes) = builder.Finish();
-                await UploadPackAsync(_s3, name, packBytes, idxBytes, ct).ConfigureAwait(false);
-                foreach (var (d, loc) in moved) _index[d] = loc with { Pack = name };
-                lock (_loadedPacks) _loadedPacks.Add(name);
-            }
-
-            foreach (var (d, _, _) in dead)
+            if (await _s3.GetAsync(RepositoryFiles.PackIndex(pack), ct).ConfigureAwait(false) is not { } idx) continue;
+            var plan = planner.Plan(pack, ParseIndex(idx.Bytes, pack));
+            if (plan.Untouched || dryRun) continue;
+            if (plan.NeedsRewrite) await RewriteAsync(plan, ct).ConfigureAwait(false);
+            foreach (var (d, _) in plan.Dead)
             {
                 if (_index.TryGetValue(d, out var cur) && cur.Pack == pack) _index.TryRemove(d, out _);
             }
 
             // Index first: a crash in between leaves an unindexed pack (garbage), never a dangling index.
-            await _s3.DeleteAsync($"packs/{pack}.idx", ct).ConfigureAwait(false);
-            await _s3.DeleteAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+            await _s3.DeleteAsync(RepositoryFiles.PackIndex(pack), ct).ConfigureAwait(false);
+            await _s3.DeleteAsync(RepositoryFiles.Pack(pack), ct).ConfigureAwait(false);
             lock (_loadedPacks) _loadedPacks.Remove(pack);
         }
 
         if (!dryRun)
         {
             // Packs without an index: uploads that died before their index. Safe only under the exclusive lease.
-            var keys = (await _s3.ListAsync("packs/", ct).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
-            foreach (var k in keys.Where(k => k.EndsWith(".pack", StringComparison.Ordinal) && !keys.Contains(k[..^5] + ".idx")))
+            var keys = (await _s3.ListAsync(RepositoryFiles.PacksFolder + "/", ct).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+            foreach (var k in keys.Where(k => k.EndsWith(RepositoryFiles.PackExtension, StringComparison.Ordinal) && !keys.Contains(k[..^5] + RepositoryFiles.IndexExtension)))
             {
                 await _s3.DeleteAsync(k, ct).ConfigureAwait(false);
             }
         }
 
-        return new RetainResult(kept, deleted, bytes, rewritten);
+        return planner.Result;
+    }
+
+    /// <summary>Copies a pack's live objects into a new pack, uploads it and points the index at it.</summary>
+    private async Task RewriteAsync(PackRetention plan, CancellationToken ct)
+    {
+        var whole = await _s3.GetAsync(RepositoryFiles.Pack(plan.Pack), ct).ConfigureAwait(false)
+            ?? throw ObjectCodec.Missing(plan.Live[0].Digest, $"pack '{_s3.Location.Display}{RepositoryFiles.Pack(plan.Pack)}' (the pack file is gone)");
+        var builder = new PackBuilder();
+        var moved = plan.Live.Select(o => (o.Digest, Loc: o.Location with
+        {
+            Offset = builder.Append(o.Digest, o.Location.Codec, whole.Bytes.AsSpan((int)o.Location.Offset, o.Location.StoredSize), o.Location.Size),
+        })).ToList();
+        var (name, packBytes, idxBytes) = builder.Finish();
+        await UploadPackAsync(_s3, name, packBytes, idxBytes, ct).ConfigureAwait(false);
+        foreach (var (d, loc) in moved) _index[d] = loc with { Pack = name };
+        lock (_loadedPacks) _loadedPacks.Add(name);
     }
 
     public async ValueTask DisposeAsync()
@@ -318,40 +303,27 @@ public sealed class S3PackObjectStore : IObjectStore
         _refresh.Dispose();
     }
 
-    /// <summary>One pack being assembled in memory, in the on-disk pack format.</summary>
+    /// <summary>One pack being assembled in memory through the shared <see cref="PackEncoder"/>.</summary>
     private sealed class PackBuilder
     {
         private readonly MemoryStream _bytes = new();
-        private readonly List<(Digest Digest, long Offset, int Stored, int Size, Codec Codec)> _entries = [];
+        private readonly PackEncoder _encoder;
 
-        public PackBuilder() => _bytes.Write("CPK1"u8);
+        public PackBuilder() => _encoder = new PackEncoder((bytes, _) => _bytes.Write(bytes));
 
         public string Name { get; } = "pending-" + Guid.NewGuid().ToString("N");
 
-        public long Length => _bytes.Length;
+        public long Length => _encoder.Length;
 
-        public long Append(Digest digest, Codec codec, ReadOnlySpan<byte> stored, int size)
-        {
-            Span<byte> header = stackalloc byte[RecordHeader];
-            digest.WriteTo(header);
-            header[32] = (byte)codec;
-            BinaryPrimitives.WriteUInt32BigEndian(header[33..], (uint)stored.Length);
-            BinaryPrimitives.WriteUInt32BigEndian(header[37..], (uint)size);
-            _bytes.Write(header);
-            var offset = _bytes.Length;
-            _bytes.Write(stored);
-            _entries.Add((digest, offset, stored.Length, size, codec));
-            return offset;
-        }
+        public long Append(Digest digest, Codec codec, ReadOnlySpan<byte> stored, int size) => _encoder.Append(digest, codec, stored, size);
 
         public byte[] Read(long offset, int length) => _bytes.GetBuffer().AsSpan((int)offset, length).ToArray();
 
         public (string Name, byte[] Pack, byte[] Index) Finish()
         {
-            var pack = _bytes.ToArray();
-            var name = Convert.ToHexStringLower(SHA256.HashData(pack));
-            var idx = PackIndexCodec.Encode(_entries);
-            return (name, pack, idx);
+            var (name, idx) = _encoder.Finish();
+            _encoder.Dispose();
+            return (name, _bytes.ToArray(), idx);
         }
     }
 }

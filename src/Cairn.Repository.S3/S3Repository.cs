@@ -7,11 +7,14 @@ namespace Cairn.Repository.S3;
 public static class S3Repository
 {
     public const int FormatVersion = 1;
-    private const string ConfigKey = "cairn.json";
+    private const string ConfigKey = RepositoryFiles.Config;
 
-    public static async Task<ProductRepository> InitAsync(string url, string? name, string? platform, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
+    public static Task<WritableRepository> InitAsync(string url, string? name, string? platform, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null) =>
+        InitAsync(S3Location.Parse(url), name, platform, time, logger, lockTimeout, ct, signer);
+
+    public static async Task<WritableRepository> InitAsync(S3Location location, string? name, string? platform, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
     {
-        var location = S3Location.Parse(url);
+        ArgumentNullException.ThrowIfNull(location);
         var s3 = new S3Calls(location.CreateClient(), location);
         var config = new RepositoryConfig(FormatVersion, name ?? (location.Prefix.Length > 0 ? location.Prefix.TrimEnd('/').Split('/')[^1] : location.Bucket),
             platform ?? Platforms.Current, time.GetUtcNow());
@@ -21,21 +24,25 @@ public static class S3Repository
             && await s3.PutAsync(ConfigKey, CairnJson.Serialize(config, CoreJson.Default.RepositoryConfig), ct, ifNoneMatch: true).ConfigureAwait(false);
         s3.Client.Dispose();
         if (!created) throw new CairnException(ErrorCode.RepositoryExists, $"{location.Display} already holds a Cairn repository", "use it as it is, or choose another prefix");
-        var repo = await OpenAsync(url, time, logger, lockTimeout, ct, signer).ConfigureAwait(false);
+        var repo = await OpenAsync(location, time, logger, lockTimeout, ct, signer).ConfigureAwait(false);
         await repo.InitializeAsync(ct).ConfigureAwait(false);
         return repo;
     }
 
     /// <param name="signer">Signs every revision committed through this repository (format §6.1); null: unsigned.</param>
-    public static async Task<ProductRepository> OpenAsync(string url, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
+    public static Task<WritableRepository> OpenAsync(string url, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null) =>
+        OpenAsync(S3Location.Parse(url), time, logger, lockTimeout, ct, signer);
+
+    /// <param name="signer">Signs every revision committed through this repository (format §6.1); null: unsigned.</param>
+    public static async Task<WritableRepository> OpenAsync(S3Location location, TimeProvider time, ILogger? logger, TimeSpan lockTimeout, CancellationToken ct, IManifestSigner? signer = null)
     {
-        var location = S3Location.Parse(url);
+        ArgumentNullException.ThrowIfNull(location);
         var s3 = new S3Calls(location.CreateClient(), location);
         try
         {
             var revisions = await OpenRevisionsAsync(s3, time, lockTimeout, signer, ct).ConfigureAwait(false);
             var objects = await S3PackObjectStore.OpenAsync(s3, ct).ConfigureAwait(false);
-            return new ProductRepository(objects, revisions, time, logger);
+            return new WritableRepository(objects, revisions, time, logger);
         }
         catch
         {

@@ -10,7 +10,7 @@ namespace Cairn.Repository.S3;
 /// honour conditional writes (AWS S3, MinIO, Ceph RGW ≥ 18, R2), also by If-None-Match on the revision file and
 /// If-Match on the head's ETag; see docs/adr/0007-s3-backend.md for what holds where.
 /// </summary>
-public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
+public sealed class S3RevisionStore : WritableRevisionStore, IResignableRevisionStore
 {
     private readonly S3Calls _s3;
     private readonly TimeProvider _time;
@@ -24,23 +24,23 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
         _lockTimeout = lockTimeout;
     }
 
-    public const string Head = "manifest.json";
+    public const string Head = RepositoryFiles.Head;
 
     /// <summary>The head's detached signature, written after the head (format §6.1).</summary>
-    public const string HeadSignature = "manifest.sig";
+    public const string HeadSignature = RepositoryFiles.HeadSignature;
 
     /// <summary>Signs each revision at commit (revisions/N.sig, manifest.sig; format §6.1); null: unsigned.</summary>
     public IManifestSigner? Signer { get; init; }
 
-    public RepositoryConfig Config { get; }
+    public override RepositoryConfig Config { get; }
 
-    public static string RevisionKey(long revision) => "revisions/" + revision.ToString("D16", CultureInfo.InvariantCulture) + ".json";
+    public static string RevisionKey(long revision) => RepositoryFiles.Revision(revision);
 
-    private static string SignatureKey(long revision) => Path.ChangeExtension(RevisionKey(revision), ".sig");
+    private static string SignatureKey(long revision) => RepositoryFiles.RevisionSignature(revision);
 
-    public async ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => (await ReadAsync(Head, ct).ConfigureAwait(false))?.Manifest;
+    public override async ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct) => (await ReadAsync(Head, ct).ConfigureAwait(false))?.Manifest;
 
-    public async ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct) =>
+    public override async ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct) =>
         (await ReadAsync(RevisionKey(revision), ct).ConfigureAwait(false))?.Manifest;
 
     private async Task<(Manifest Manifest, string ETag)?> ReadAsync(string key, CancellationToken ct) =>
@@ -48,7 +48,7 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
             ? (CairnJson.Deserialize(got.Bytes, CoreJson.Default.Manifest, $"manifest '{_s3.Location.Display}{key}'"), got.ETag)
             : null;
 
-    public async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
+    public override async IAsyncEnumerable<Manifest> ListRevisionsAsync([EnumeratorCancellation] CancellationToken ct)
     {
         // As in the directory store: a revision above the head is from a commit that did not finish.
         var head = (await ReadHeadAsync(ct).ConfigureAwait(false))?.Revision ?? long.MaxValue;
@@ -58,11 +58,11 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
         }
     }
 
-    public Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => S3Lock.AcquireAsync(_s3, "commit", exclusive: true, _lockTimeout, _time, ct);
+    protected override Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct) => S3Lock.AcquireAsync(_s3, "commit", exclusive: true, _lockTimeout, _time, ct);
 
-    public Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) => S3Lock.AcquireAsync(_s3, "objects", exclusive, _lockTimeout, _time, ct);
+    protected override Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct) => S3Lock.AcquireAsync(_s3, "objects", exclusive, _lockTimeout, _time, ct);
 
-    public async ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
+    protected override async ValueTask CommitAsync(Manifest manifest, CancellationToken ct)
     {
         manifest = manifest with { Packs = await S3PackObjectStore.ListPacksAsync(_s3, ct).ConfigureAwait(false) };
         var bytes = CairnJson.Serialize(manifest, CoreJson.Default.Manifest);
@@ -125,7 +125,7 @@ public sealed class S3RevisionStore : IRevisionStore, IResignableRevisionStore
         new(ErrorCode.ConcurrentUpdate, $"revision {revision} of {_s3.Location.Display} was committed by another writer",
             "another publisher committed at the same time (its lease expired or it ignored the lock); run the command again");
 
-    public async ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
+    protected override async ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
     {
         await _s3.DeleteAsync(RevisionKey(revision), ct).ConfigureAwait(false);
         await _s3.DeleteAsync(SignatureKey(revision), ct).ConfigureAwait(false);

@@ -9,7 +9,7 @@ public sealed record GcResult(IReadOnlyList<long> RevisionsRemoved, long Revisio
 /// the kept revisions reaches. Holds the objects lock exclusively, so a publish running at the same time either
 /// finished before (and is kept) or waits (and its objects are written after the sweep).
 /// </summary>
-public sealed class GarbageCollector(ProductRepository repository)
+public sealed class GarbageCollector(WritableRepository repository)
 {
     public async Task<GcResult> CollectAsync(int keepRevisions, bool dryRun, CancellationToken ct)
     {
@@ -18,8 +18,8 @@ public sealed class GarbageCollector(ProductRepository repository)
             throw new CairnException(ErrorCode.Usage, "--keep must be at least 1", "the head revision is always kept");
         }
 
-        await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: true, ct).ConfigureAwait(false);
-        await using var commitLock = await repository.Revisions.LockCommitAsync(ct).ConfigureAwait(false);
+        await using var objectsLock = await repository.Store.LockObjectsAsync(exclusive: true, ct).ConfigureAwait(false);
+        await using var commitLock = await repository.Store.LockCommitAsync(ct).ConfigureAwait(false);
         // The store was opened before the locks: without this, packs committed meanwhile look unreferenced and are swept.
         await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
         var head = await repository.HeadAsync(ct).ConfigureAwait(false);
@@ -40,7 +40,7 @@ public sealed class GarbageCollector(ProductRepository repository)
 
         if (!dryRun)
         {
-            foreach (var rev in removed) await repository.Revisions.DeleteRevisionAsync(rev, ct).ConfigureAwait(false);
+            foreach (var rev in removed) await repository.Store.DeleteRevisionAsync(rev, ct).ConfigureAwait(false);
         }
 
         var result = await repository.Objects.RetainAsync(live.Contains, dryRun, ct).ConfigureAwait(false);
@@ -48,7 +48,7 @@ public sealed class GarbageCollector(ProductRepository repository)
         {
             // Packs were deleted or rewritten: the head's pack list (what remote clients read, since a static web
             // server cannot list directories) is stale. A new revision with the same content records the new list.
-            await repository.Revisions.CommitAsync(head with
+            await repository.Store.CommitAsync(head with
             {
                 Revision = head.Revision + 1,
                 Parent = head.Revision,
@@ -61,34 +61,8 @@ public sealed class GarbageCollector(ProductRepository repository)
         return new GcResult(removed, kept.Count, result, dryRun);
     }
 
-    private async Task MarkTreeAsync(Digest root, HashSet<Digest> live, CancellationToken ct)
-    {
-        var stack = new Stack<Digest>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            var tree = stack.Pop();
-            if (!live.Add(tree)) continue;
-            foreach (var e in await repository.Trees.ReadTreeAsync(tree, ct).ConfigureAwait(false))
-            {
-                switch (e.Kind)
-                {
-                    case EntryKind.Directory:
-                        stack.Push(e.Digest);
-                        break;
-                    case EntryKind.File:
-                        live.Add(e.Digest);
-                        break;
-                    case EntryKind.ChunkedFile:
-                        if (live.Add(e.Digest))
-                        {
-                            var chunks = ChunkListCodec.Decode(await repository.Objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest);
-                            foreach (var (_, chunk) in chunks) live.Add(chunk);
-                        }
-
-                        break;
-                }
-            }
-        }
-    }
+    /// <summary>Marks every object the tree reaches; objects already marked (shared with another revision) are not walked again.</summary>
+    private Task MarkTreeAsync(Digest root, HashSet<Digest> live, CancellationToken ct) =>
+        Reachability.WalkAsync(repository.Objects, [TreeEntry.Dir("", -1, root)],
+            o => ValueTask.FromResult(live.Add(o.Digest) ? WalkStep.Continue : WalkStep.Skip), null, ct);
 }

@@ -52,8 +52,8 @@ public interface IObjectStore : IAsyncDisposable
     ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct);
 }
 
-/// <summary>Revisions (manifests), the head pointer and repository locks.</summary>
-public interface IRevisionStore
+/// <summary>Revisions (manifests) and the head, as every repository can be read (directory, S3, HTTP).</summary>
+public interface IRevisionReader
 {
     RepositoryConfig Config { get; }
 
@@ -63,15 +63,32 @@ public interface IRevisionStore
 
     /// <summary>All kept revisions, oldest first.</summary>
     IAsyncEnumerable<Manifest> ListRevisionsAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// Revisions of a repository this process can write (directory, S3): the reads, plus the repository locks and the
+/// commit. Those are <c>protected internal</c>: only this assembly calls them (<see cref="PublishSession"/> in the
+/// order docs/format/repository.md §7 prescribes, and <see cref="GarbageCollector"/>), so no other project can take
+/// a lock or commit out of order. Every backend passes tests/Cairn.Repository.Testing/RevisionStoreConformance.cs.
+/// </summary>
+public abstract class WritableRevisionStore : IRevisionReader
+{
+    public abstract RepositoryConfig Config { get; }
+
+    public abstract ValueTask<Manifest?> ReadHeadAsync(CancellationToken ct);
+
+    public abstract ValueTask<Manifest?> ReadRevisionAsync(long revision, CancellationToken ct);
+
+    public abstract IAsyncEnumerable<Manifest> ListRevisionsAsync(CancellationToken ct);
 
     /// <summary>Serialises commits: read head, compute, write, release.</summary>
-    Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct);
+    protected internal abstract Task<IAsyncDisposable> LockCommitAsync(CancellationToken ct);
 
     /// <summary>Publishers hold it shared for their whole run; gc holds it exclusive, so it never deletes an object a publish is about to reference.</summary>
-    Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct);
+    protected internal abstract Task<IAsyncDisposable> LockObjectsAsync(bool exclusive, CancellationToken ct);
 
     /// <summary>Writes the revision, then atomically makes it the head. Caller holds the commit lock.</summary>
-    ValueTask CommitAsync(Manifest manifest, CancellationToken ct);
+    protected internal abstract ValueTask CommitAsync(Manifest manifest, CancellationToken ct);
 
-    ValueTask DeleteRevisionAsync(long revision, CancellationToken ct);
+    protected internal abstract ValueTask DeleteRevisionAsync(long revision, CancellationToken ct);
 }

@@ -38,7 +38,7 @@ public sealed record ImportOptions
 /// against a virtual tree built in memory, so traversal, link escapes and writes through symlinks are refused by
 /// structure, not by string prefixes. Nothing is committed unless the whole archive passes.
 /// </summary>
-public sealed class Importer(ProductRepository repository)
+public sealed class Importer(WritableRepository repository)
 {
     private abstract class Node;
 
@@ -67,19 +67,9 @@ public sealed class Importer(ProductRepository repository)
                 "pass --as NAME/VERSION, e.g. --rootfs --as debian-12/20261125");
         }
 
-        await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
-        await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
-        var ingest = new Ingest(repository.Objects);
-        Dictionary<string, DirNode> products;
-        try
-        {
-            products = await ReadArchiveAsync(archivePath, options, ingest, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await repository.Objects.AbortAsync(CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
+        await using var session = await repository.BeginPublishAsync(ct).ConfigureAwait(false);
+        var ingest = session.Ingest;
+        var products = await session.StoreAsync(i => ReadArchiveAsync(archivePath, options, i, ct)).ConfigureAwait(false);
 
         if (products.Count == 0)
         {
@@ -108,7 +98,7 @@ public sealed class Importer(ProductRepository repository)
         foreach (var (key, root) in roots)
         {
             var (platform, product) = SplitKey(key, options);
-            results.Add(await repository.CommitProductAsync(product, root, ingest, options.Publish with { Platform = platform }, ct).ConfigureAwait(false));
+            results.Add(await session.CommitProductAsync(product, root, options.Publish with { Platform = platform }, ct).ConfigureAwait(false));
         }
 
         return results;

@@ -10,26 +10,15 @@ namespace Cairn.Repository;
 public static class ProductCopier
 {
     /// <summary>Copies one product; the result's record has the source's root and build key.</summary>
-    public static async Task<PublishResult> CopyAsync(ProductRepository source, ProductRecord product, ProductRepository target, CancellationToken ct)
+    public static async Task<PublishResult> CopyAsync(ProductRepository source, ProductRecord product, WritableRepository target, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(product);
         ArgumentNullException.ThrowIfNull(target);
-        await using var objectsLock = await target.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
-        await target.Objects.RefreshAsync(ct).ConfigureAwait(false);
-        long rootSize;
-        try
-        {
-            rootSize = await CopyObjectsAsync(source.Objects, product.Root, target.Objects, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await target.Objects.AbortAsync(CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
-
-        return await target.CommitProductAsync(new ProductRef(product.Name, product.Version), TreeEntry.Dir("", rootSize, product.Root),
-            new Ingest(target.Objects), new PublishOptions
+        await using var session = await target.BeginPublishAsync(ct).ConfigureAwait(false);
+        var rootSize = await session.StoreAsync(_ => CopyObjectsAsync(source.Objects, product.Root, target.Objects, ct)).ConfigureAwait(false);
+        return await session.CommitProductAsync(new ProductRef(product.Name, product.Version), TreeEntry.Dir("", rootSize, product.Root),
+            new PublishOptions
             {
                 Platform = product.Platform,
                 BuildKey = product.BuildKey,
@@ -42,37 +31,33 @@ public static class ProductCopier
     /// <summary>Copies the tree at <paramref name="root"/> and everything below it; returns the size of the root tree object. Not flushed.</summary>
     public static async Task<long> CopyObjectsAsync(IObjectStore source, Digest root, IObjectStore target, CancellationToken ct)
     {
-        var rootData = await source.GetAsync(root, ct).ConfigureAwait(false);
-        var pending = new Stack<(Digest Digest, byte[] Data)>();
-        pending.Push((root, rootData));
-        var files = new List<TreeEntry>();
+        var rootSize = 0L;
         var seen = new HashSet<Digest>();
-        while (pending.Count > 0)
+        var files = new List<ReachedObject>();
+        // Trees are copied as the walk reads them; equal subtrees (a common case in software trees) are copied once.
+        await Reachability.WalkAsync(source, [TreeEntry.Dir("", -1, root)], o =>
         {
-            var (digest, data) = pending.Pop();
-            // Equal subtrees (a common case in software trees) are copied once.
-            if (!seen.Add(digest)) continue;
-            foreach (var entry in TreeCodec.Decode(data, digest))
+            if (!seen.Add(o.Digest)) return ValueTask.FromResult(WalkStep.Skip);
+            if (o.Kind != ReachedKind.Tree) files.Add(o);
+            return ValueTask.FromResult(WalkStep.Continue);
+        }, new ReachabilityOptions
+        {
+            ExpandChunkLists = false,
+            Read = async (digest, token) =>
             {
-                if (entry.Kind == EntryKind.Directory)
-                {
-                    if (!seen.Contains(entry.Digest)) pending.Push((entry.Digest, await source.GetAsync(entry.Digest, ct).ConfigureAwait(false)));
-                }
-                else if (entry.IsFile && seen.Add(entry.Digest))
-                {
-                    files.Add(entry);
-                }
-            }
-
-            await target.PutAsync(digest, data, ct).ConfigureAwait(false);
-        }
+                var data = await source.GetAsync(digest, token).ConfigureAwait(false);
+                if (digest == root) rootSize = data.Length;
+                await target.PutAsync(digest, data, token).ConfigureAwait(false);
+                return data;
+            },
+        }, ct).ConfigureAwait(false);
 
         // File objects are independent: fetch several at once (a remote source answers each request with latency).
         await Parallel.ForEachAsync(files, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = 8 }, async (file, token) =>
         {
-            if (await target.ContainsAsync(file.Digest, token).ConfigureAwait(false) && file.Kind == EntryKind.File) return;
+            if (await target.ContainsAsync(file.Digest, token).ConfigureAwait(false) && file.Kind == ReachedKind.File) return;
             var data = await source.GetAsync(file.Digest, token).ConfigureAwait(false);
-            if (file.Kind == EntryKind.ChunkedFile)
+            if (file.Kind == ReachedKind.ChunkList)
             {
                 foreach (var (_, chunk) in ChunkListCodec.Decode(data, file.Digest))
                 {
@@ -88,6 +73,6 @@ public static class ProductCopier
 
             await target.PutAsync(file.Digest, data, token).ConfigureAwait(false);
         }).ConfigureAwait(false);
-        return rootData.Length;
+        return rootSize;
     }
 }

@@ -20,7 +20,7 @@ public sealed class Verifier(ProductRepository repository)
     public async Task<VerifyReport> VerifyAsync(bool full, IProgress<long>? progress, CancellationToken ct)
     {
         // Shared: publishes may run meanwhile, but a gc sweeping objects would make verify report false losses.
-        await using var objectsLock = await repository.Revisions.LockObjectsAsync(exclusive: false, ct).ConfigureAwait(false);
+        await using var objectsLock = await repository.HoldObjectsAsync(ct).ConfigureAwait(false);
         var store = repository.Objects;
         var listed = new Dictionary<Digest, ObjectInfo>();
         await foreach (var info in store.ListAsync(ct).ConfigureAwait(false)) listed[info.Digest] = info;
@@ -117,58 +117,24 @@ public sealed class Verifier(ProductRepository repository)
             return true;
         }
 
-        async Task CheckTreeAsync(Digest tree, long size, string user)
+        Task CheckTreeAsync(Digest tree, long size, string user)
         {
-            var stack = new Stack<(Digest, long)>();
-            stack.Push((tree, size));
-            while (stack.Count > 0)
+            var isRevision = user.StartsWith("revision ", StringComparison.Ordinal);
+            return Reachability.WalkAsync(repository.Objects, [TreeEntry.Dir("", size, tree)], o =>
             {
-                var (digest, expected) = stack.Pop();
-                if (!Present(digest, expected, user)) continue;
+                if (!Present(o.Digest, o.Size, user)) return ValueTask.FromResult(WalkStep.Skip);
                 // Trees already walked for an earlier product are sound; only record the new user of their problems.
-                if (!visitedTrees.Add(digest) && !user.StartsWith("revision ", StringComparison.Ordinal)) continue;
-                IReadOnlyList<TreeEntry> entries;
-                try
+                var again = o.Kind == ReachedKind.Tree && !visitedTrees.Add(o.Digest) && !isRevision;
+                return ValueTask.FromResult(again ? WalkStep.Skip : WalkStep.Continue);
+            }, new ReachabilityOptions
+            {
+                CheckChunkSizes = true,
+                OnUnreadable = (o, e) =>
                 {
-                    entries = await repository.Trees.ReadTreeAsync(digest, ct).ConfigureAwait(false);
-                }
-                catch (CairnException e)
-                {
-                    Note(digest, e.Code, e.Message, user);
-                    continue;
-                }
-
-                foreach (var e in entries)
-                {
-                    switch (e.Kind)
-                    {
-                        case EntryKind.Directory:
-                            stack.Push((e.Digest, e.Size));
-                            break;
-                        case EntryKind.File:
-                            Present(e.Digest, e.Size, user);
-                            break;
-                        case EntryKind.ChunkedFile:
-                            if (!Present(e.Digest, -1, user)) break;
-                            try
-                            {
-                                var chunks = ChunkListCodec.Decode(await repository.Objects.GetAsync(e.Digest, ct).ConfigureAwait(false), e.Digest);
-                                if (chunks.Sum(c => (long)c.Length) != e.Size)
-                                {
-                                    Note(e.Digest, ErrorCode.ObjectSizeMismatch, $"chunks of {e.Digest} do not add up to {e.Size} bytes", user);
-                                }
-
-                                foreach (var (length, chunk) in chunks) Present(chunk, length, user);
-                            }
-                            catch (CairnException ex)
-                            {
-                                Note(e.Digest, ex.Code, ex.Message, user);
-                            }
-
-                            break;
-                    }
-                }
-            }
+                    Note(o.Digest, e.Code, e.Message, user);
+                    return true;
+                },
+            }, ct);
         }
     }
 }

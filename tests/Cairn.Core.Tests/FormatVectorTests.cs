@@ -38,7 +38,7 @@ public partial class FormatVectorTests
 
     [Fact]
     public void DocumentHasEveryVector() =>
-        Assert.Equal(["chunk-lengths", "chunk-list", "empty-tree", "example-tree", "file-a", "file-b"], Vectors.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["chunk-lengths", "chunk-list", "empty-tree", "example-tree", "file-a", "file-b", "pack", "pack-index"], Vectors.Keys.Order(StringComparer.Ordinal));
 
     [Fact]
     public void FileContent()

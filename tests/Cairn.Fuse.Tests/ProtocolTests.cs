@@ -10,7 +10,7 @@ namespace Cairn.Fuse.Tests;
 public sealed class ProtocolTests : IAsyncLifetime
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "cairn-fuse-proto-" + Guid.NewGuid().ToString("N")[..8]);
-    private ProductRepository _repo = null!;
+    private WritableRepository _repo = null!;
     private CairnFileSystem _fs = null!;
     private FuseDispatcher _dispatcher = null!;
     private readonly ListSink _sink = new();

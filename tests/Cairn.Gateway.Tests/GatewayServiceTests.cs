@@ -21,7 +21,7 @@ public abstract class GatewayServiceTests : IAsyncLifetime
     private readonly TempDir _dir = new("cairn-gw-svc");
     private TestDatabase _database = null!;
     private ICoordinationStore _store = null!;
-    private ProductRepository _repository = null!;
+    private WritableRepository _repository = null!;
     private GatewayService _service = null!;
 
     protected abstract DatabaseKind Kind { get; }

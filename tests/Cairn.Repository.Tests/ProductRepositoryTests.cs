@@ -11,9 +11,9 @@ public sealed class ProductRepositoryTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private Task<ProductRepository> InitAsync() => DirectoryRepository.InitAsync(_dir.Sub("repo"), "test", "linux-x86_64", _time, null, default);
+    private Task<WritableRepository> InitAsync() => DirectoryRepository.InitAsync(_dir.Sub("repo"), "test", "linux-x86_64", _time, null, default);
 
-    private Task<ProductRepository> OpenAsync() => DirectoryRepository.OpenAsync(_dir.Sub("repo"), _time, null, TimeSpan.FromSeconds(30), default);
+    private Task<WritableRepository> OpenAsync() => DirectoryRepository.OpenAsync(_dir.Sub("repo"), _time, null, TimeSpan.FromSeconds(30), default);
 
     /// <summary>A small product tree with every kind of entry, including a large file that gets chunked.</summary>
     private string MakeTree(string name, string flavour = "")

@@ -34,9 +34,8 @@ public sealed class HttpObjectStoreConformance : ObjectStoreReadConformance, IAs
         {
             foreach (var (d, bytes) in objects) await repo.Objects.PutAsync(d, bytes, default);
             await repo.Objects.FlushAsync(default);
-            var head = await repo.HeadAsync(default);
-            await using var commitLock = await repo.Revisions.LockCommitAsync(default);
-            await repo.Revisions.CommitAsync(head with { Revision = 2, Parent = 1 }, default);
+            // Any commit records the packs in the new head (format §6); a tag is the smallest one.
+            await repo.TagAsync("objects", 1, default);
         }
 
         var server = CairnServer.Build(new ServeOptions { RepositoryPath = path, Listen = "http://127.0.0.1:0" });

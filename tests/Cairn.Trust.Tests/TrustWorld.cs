@@ -62,7 +62,7 @@ public sealed class TrustWorld : IDisposable
         await PublishAsync(repo, product, version, content);
     }
 
-    private async Task PublishAsync(ProductRepository repo, string product, string version, string content)
+    private async Task PublishAsync(WritableRepository repo, string product, string version, string content)
     {
         var src = Dir.Sub($"src-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path.Combine(src, "share"));

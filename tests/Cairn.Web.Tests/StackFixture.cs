@@ -32,7 +32,7 @@ public sealed class StackFixture : IAsyncLifetime
 
     private readonly TempDir _dir = new("cairn-web");
     private SqliteCoordinationStore _store = null!;
-    private ProductRepository _repository = null!;
+    private WritableRepository _repository = null!;
     private GatewayService _service = null!;
     private WebApplication _gateway = null!;
     private WebApplication _serve = null!;

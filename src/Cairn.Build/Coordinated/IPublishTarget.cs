@@ -130,7 +130,7 @@ public class JobTicket : IAsyncDisposable
 public sealed record TargetPublishResult(PublishOutcome Outcome, Digest Root, long Revision, JobOutcome Job, string? Detail);
 
 /// <summary>Today's single-site behaviour: build what is not up to date and publish into the repository directly.</summary>
-public sealed class LocalPublishTarget(ProductRepository repository) : IPublishTarget
+public sealed class LocalPublishTarget(WritableRepository repository) : IPublishTarget
 {
     public ValueTask RefreshAsync(CancellationToken ct) => ValueTask.CompletedTask;
 

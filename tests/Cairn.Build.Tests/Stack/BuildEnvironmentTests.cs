@@ -115,7 +115,7 @@ public sealed class BuildEnvironmentTests : IDisposable
         Assert.Equal("debian12\n", await ReadAsync(repo, product.Root, "share/platform", ct));
     }
 
-    private static async Task ImportEnvironmentAsync(ProductRepository repo, string tarball, bool replace, CancellationToken ct) =>
+    private static async Task ImportEnvironmentAsync(WritableRepository repo, string tarball, bool replace, CancellationToken ct) =>
         await new Importer(repo).ImportAsync(tarball, new ImportOptions
         {
             As = new ProductRef("tinyos", "1"),
@@ -179,7 +179,7 @@ public sealed class BuildEnvironmentTests : IDisposable
         return lines;
     }
 
-    private static async Task<string> ReadAsync(ProductRepository repo, Digest root, string path, CancellationToken ct)
+    private static async Task<string> ReadAsync(WritableRepository repo, Digest root, string path, CancellationToken ct)
     {
         var entry = await repo.Trees.LookupAsync(root, path, ct) ?? throw new InvalidOperationException($"{path} is not in {root.Abbreviated}");
         using var buffer = new MemoryStream();

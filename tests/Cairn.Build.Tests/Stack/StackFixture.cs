@@ -81,7 +81,7 @@ public sealed class StackFixture : IAsyncLifetime
         Limits = new SandboxLimits { WallTime = TimeSpan.FromMinutes(10) },
     };
 
-    public static Task<ProductRepository> OpenAsync(string repository) =>
+    public static Task<WritableRepository> OpenAsync(string repository) =>
         DirectoryRepository.OpenAsync(repository, TimeProvider.System, null, TimeSpan.FromMinutes(1), default);
 
     public static string Describe(StackBuildResult result) =>

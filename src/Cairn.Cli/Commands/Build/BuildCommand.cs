@@ -30,6 +30,7 @@ public static class BuildCommand
         {
             // A site reads the repository the gateway serves; --repo is not used.
             if (site.Enabled(ctx)) ctx.RepositoryOverride = ctx.Parse.GetValue(site.Gateway);
+            else _ = ctx.WritableLocation("build");
             var options = stack.Options(ctx) with
             {
                 Jobs = ctx.Parse.GetValue(jobs),
@@ -56,7 +57,7 @@ public static class BuildCommand
                 return siteResult.Succeeded ? 0 : ErrorCodes.BuildFailedExitCode;
             }
 
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var repo = await ctx.OpenWritableRepositoryAsync("build", ct);
             await using var deps = await stack.OpenDependenciesAsync(ctx, options, ct);
             options = options with { Dependencies = deps };
             // On a terminal (and not --json/--verbose) a live view of the running packages; plain lines otherwise.

@@ -11,19 +11,19 @@ namespace Cairn.Cli.Commands.Build;
 internal static class DependencySourceFactory
 {
     /// <summary>Null for <c>repo</c>: dependencies come from the repository being built into.</summary>
-    public static async Task<IDependencySource?> OpenAsync(CliContext ctx, DependencySourceSpec spec, string buildsDirectory, CancellationToken ct)
+    public static async Task<IDependencySource?> OpenAsync(CliContext ctx, DependencySourceSpec spec, StackOptions options, CancellationToken ct)
     {
         switch (spec.Kind)
         {
             case DependencySourceKind.Http:
             {
                 var remote = await HttpRepository.OpenAsync(ctx.RemoteRepositoryOptions(spec.Location), ctx.Time, ctx.Logger, ct);
-                return new RepositoryDependencySource(remote, ctx.CacheDirectory(null), spec.ToString(), external: true, owned: remote);
+                return new RepositoryDependencySource(remote, options.CacheDirectory, spec.ToString(), external: true, owned: remote);
             }
 
             case DependencySourceKind.Tarballs:
-                return new TarballDependencySource(spec.Location, Path.Combine(buildsDirectory, StackBuilder.WorkFolder, $"deps-tarballs-{Guid.NewGuid():N}"), ctx.Time, ctx.Logger);
-            case DependencySourceKind.Mount when RemoteOptions.IsRemote(spec.Location):
+                return new TarballDependencySource(spec.Location, Path.Combine(options.BuildsDirectory, StackBuilder.WorkFolder, $"deps-tarballs-{Guid.NewGuid():N}"), ctx.Time, ctx.Logger);
+            case DependencySourceKind.Mount when RepositoryLocation.Parse(spec.Location) is HttpLocation:
                 return await MountRemoteAsync(ctx, spec, ct);
             case DependencySourceKind.Mount:
             {

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Cairn.Build;
-using Cairn.Repository.FileSystem;
+using Cairn.Repository;
 
 namespace Cairn.Cli.Commands.Build;
 
@@ -31,7 +31,7 @@ public sealed class StackArguments
 
     /// <summary>The --deps-from source, opened; null for the repository being built into. The caller disposes it.</summary>
     public Task<IDependencySource?> OpenDependenciesAsync(CliContext ctx, StackOptions options, CancellationToken ct) =>
-        DependencySourceFactory.OpenAsync(ctx, DependencySourceSpec.Parse(ctx.Parse.GetValue(DepsFrom)), options.BuildsDirectory, ct);
+        DependencySourceFactory.OpenAsync(ctx, DependencySourceSpec.Parse(ctx.Parse.GetValue(DepsFrom)), options, ct);
 
     public void AddTo(Command command)
     {
@@ -55,6 +55,10 @@ public sealed class StackArguments
             throw new Core.CairnException(Core.ErrorCode.Usage, $"--deployment-root '{root}' is not an absolute path", "e.g. --deployment-root /cvmfs/cairn.example.org");
         }
 
+        // A repository read over http(s) is only planned from (a build refuses it, a gateway site has its own work directory).
+        var work = ctx.Location is WritableLocation writable
+            ? (Builds: writable.BuildsDirectory, Cache: CliContext.CacheDirectory(null, writable))
+            : (Builds: Path.Combine(RepositoryLocation.UserCacheDirectory, "builds"), Cache: Path.Combine(RepositoryLocation.UserCacheDirectory, "objects"));
         return new StackOptions
         {
             RecipesDirectory = Path.GetFullPath(parse.GetValue(Recipes)!),
@@ -65,8 +69,8 @@ public sealed class StackArguments
             DeploymentRoot = root,
             Platform = parse.GetValue(Platform),
             WhenKeyChanged = parse.GetValue(NoReplace) ? ChangedKeyPolicy.Refuse : ChangedKeyPolicy.Replace,
-            BuildsDirectory = Path.Combine(Path.GetFullPath(ctx.RepositoryPath), "builds"),
-            CacheDirectory = ctx.CacheDirectory(null),
+            BuildsDirectory = work.Builds,
+            CacheDirectory = work.Cache,
         };
     }
 }

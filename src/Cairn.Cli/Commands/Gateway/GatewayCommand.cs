@@ -4,8 +4,7 @@ using Cairn.Coordination;
 using Cairn.Core;
 using Cairn.Gateway;
 using Cairn.Repository;
-using Cairn.Repository.FileSystem;
-using Cairn.Repository.S3;
+using Cairn.Repository.Backends;
 using Cairn.Cli.Commands.Serve;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -48,6 +47,7 @@ public static class GatewayCommand
         command.SetHandler(async (ctx, ct) =>
         {
             var storePath = StorePath(ctx);
+            var storeLocation = StoreLocation(ctx);
             var gatewayOptions = new GatewayOptions
             {
                 MaxObjectSize = Positive(ctx.Parse.GetValue(maxObject), "--max-object-size"),
@@ -59,13 +59,13 @@ public static class GatewayCommand
                 .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
                 .AddFilter((_, level) => level >= (verbose ? LogLevel.Information : LogLevel.Warning)));
             var log = loggers.CreateLogger("cairn.gateway");
-            await using var store = await OpenDatabaseAsync(ctx, storePath, ct);
-            await using var repository = await OpenStoreAsync(ctx, storePath, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
+            await using var repository = await RepositoryOpener.OpenWritableAsync(storeLocation, ctx.OpenSettings(), ct);
             await using var service = new GatewayService(store, repository, gatewayOptions, log);
             var app = GatewayHost.Build(new GatewayHostOptions
             {
                 Service = service,
-                RepositoryDirectory = S3Location.IsS3(storePath) ? null : storePath,
+                RepositoryDirectory = (storeLocation as DirectoryLocation)?.Path,
                 Listen = ctx.Parse.GetValue(listen)!,
             }, WebHostRunner.Logging(verbose));
             await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"gateway for {storePath} on {addresses}", ct);
@@ -80,34 +80,19 @@ public static class GatewayCommand
 
     private static string StorePath(CliContext ctx) => ctx.Parse.GetValue(Store) ?? ctx.RepositoryPath;
 
-    private static async Task<ProductRepository> OpenStoreAsync(CliContext ctx, string storePath, CancellationToken ct)
-    {
-        var lockTimeout = TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout));
-        if (S3Location.IsS3(storePath))
-        {
-            return await S3Repository.OpenAsync(storePath, ctx.Time, ctx.Logger, lockTimeout, ct, ctx.Signer());
-        }
+    /// <summary>The repository the gateway writes: a directory or an s3:// bucket, never an http(s) server.</summary>
+    private static WritableLocation StoreLocation(CliContext ctx) =>
+        RepositoryLocation.Parse(StorePath(ctx)) as WritableLocation
+        ?? throw new CairnException(ErrorCode.Usage, "the gateway writes its store: it must be a directory or s3:// URL, not an http(s) server", "pass --store DIR");
 
-        if (storePath.StartsWith("http://", StringComparison.Ordinal) || storePath.StartsWith("https://", StringComparison.Ordinal))
-        {
-            throw new CairnException(ErrorCode.Usage, "the gateway writes its store: it must be a directory or s3:// URL, not an http(s) server", "pass --store DIR");
-        }
-
-        return await DirectoryRepository.OpenAsync(storePath, ctx.Time, ctx.Logger, lockTimeout, ct, ctx.Signer());
-    }
-
-    private static async Task<ICoordinationStore> OpenDatabaseAsync(CliContext ctx, string? storePath, CancellationToken ct)
+    private static async Task<ICoordinationStore> OpenDatabaseAsync(CliContext ctx, CancellationToken ct)
     {
         var url = ctx.Parse.GetValue(Db);
         if (url is null)
         {
-            storePath ??= ctx.Parse.GetValue(Store) ?? ctx.RepositoryPath;
-            if (S3Location.IsS3(storePath))
-            {
-                throw new CairnException(ErrorCode.Usage, "an s3:// store needs --db", "pass --db sqlite:FILE or --db postgres://…");
-            }
-
-            url = "sqlite:" + Path.Combine(Path.GetFullPath(storePath), "gateway.db");
+            url = StoreLocation(ctx) is DirectoryLocation directory
+                ? "sqlite:" + Path.Combine(directory.FullPath, "gateway.db")
+                : throw new CairnException(ErrorCode.Usage, "an s3:// store needs --db", "pass --db sqlite:FILE or --db postgres://…");
         }
 
         return await CoordinationDatabase.OpenAsync(url, ctx.Time, ctx.Logger, ct);
@@ -124,7 +109,7 @@ public static class GatewayCommand
         var add = new Command("add", "Register a site (or update its capabilities)") { name, platform, environment, labels };
         add.SetHandler(async (ctx, ct) =>
         {
-            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
             var site = await store.RegisterSiteAsync(ctx.Parse.GetValue(name)!,
                 new SiteCapabilities(ctx.Parse.GetValue(platform)!, ctx.Parse.GetValue(environment), ctx.Parse.GetValue(labels) ?? []), ct);
             ctx.Write(site, CliJson.Default.Site, o => o.WriteLine($"site {site.Name}: platform {site.Capabilities.Platform}, environment {site.Capabilities.Environment ?? "none"}, labels [{string.Join(", ", site.Capabilities.Labels)}]"));
@@ -134,7 +119,7 @@ public static class GatewayCommand
         var list = new Command("list", "List the registered sites");
         list.SetHandler(async (ctx, ct) =>
         {
-            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
             var sites = await store.ListSitesAsync(ct);
             ctx.Write(sites, CliJson.Default.IReadOnlyListSite, o =>
             {
@@ -159,7 +144,7 @@ public static class GatewayCommand
                 ctx.Parse.GetValue(channels) is { Length: > 0 } c ? c : ["*"]);
             foreach (var prefix in scope.PathPrefixes) RepositoryPaths.Normalize(prefix);
             foreach (var channel in scope.Channels.Where(c => c != "*")) Names.ValidateChannel(channel);
-            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
             var out_ = ctx.Parse.GetValue(output);
             if (out_ is not null && File.Exists(out_))
             {
@@ -199,7 +184,7 @@ public static class GatewayCommand
         var revoke = new Command("revoke", "Revoke a token from now on") { id };
         revoke.SetHandler(async (ctx, ct) =>
         {
-            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
             var tokenId = ctx.Parse.GetValue(id)!;
             if (!await store.RevokeTokenAsync(tokenId, ct))
             {
@@ -214,7 +199,7 @@ public static class GatewayCommand
         var list = new Command("list", "List a site's tokens (never their secrets)") { listSite };
         list.SetHandler(async (ctx, ct) =>
         {
-            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
             var tokens = await store.ListTokensAsync(ctx.Parse.GetValue(listSite)!, ct);
             ctx.Write(tokens, CliJson.Default.IReadOnlyListTokenInfo, o =>
             {
@@ -235,7 +220,7 @@ public static class GatewayCommand
         var set = new Command("set", "Set how many agreeing sites a channel needs") { channel, k };
         set.SetHandler(async (ctx, ct) =>
         {
-            await using var store = await OpenDatabaseAsync(ctx, null, ct);
+            await using var store = await OpenDatabaseAsync(ctx, ct);
             var policy = new ChannelPolicy(ctx.Parse.GetValue(channel)!, ctx.Parse.GetValue(k));
             await store.SetChannelPolicyAsync(policy, ct);
             ctx.Write(policy, CliJson.Default.ChannelPolicy, o => o.WriteLine($"channel {policy.Channel}: {policy.RequiredAgreeingSites} agreeing site(s)"));

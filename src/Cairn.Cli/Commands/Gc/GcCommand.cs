@@ -12,7 +12,7 @@ public static class GcCommand
         var command = new Command("gc", "Delete old revisions and the objects no kept revision reaches") { dryRun, keep };
         command.SetHandler(async (ctx, ct) =>
         {
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var repo = await ctx.OpenWritableRepositoryAsync("gc", ct);
             var result = await new GarbageCollector(repo).CollectAsync(ctx.Parse.GetValue(keep), ctx.Parse.GetValue(dryRun), ct);
             ctx.Write(result, CliJson.Default.GcResult, o => o.WriteLine(
                 $"{(result.DryRun ? "would remove" : "removed")} {result.RevisionsRemoved.Count} revisions and {result.Objects.ObjectsDeleted} objects ({Units.Bytes(result.Objects.BytesDeleted)}); kept {result.RevisionsKept} revisions, {result.Objects.ObjectsKept} objects"));

@@ -43,7 +43,7 @@ public static class ImportCommand
                     ReplaceReason = ctx.Parse.GetValue(reason),
                 },
             };
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var repo = await ctx.OpenWritableRepositoryAsync("import", ct);
             var results = await new Importer(repo).ImportAsync(ctx.Parse.GetValue(file)!, options, ct);
             ctx.Write(results, CliJson.Default.IReadOnlyListPublishResult, o =>
             {

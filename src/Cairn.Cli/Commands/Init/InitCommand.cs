@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Cairn.Repository.FileSystem;
-using Cairn.Repository.S3;
+using Cairn.Repository;
+using Cairn.Repository.Backends;
 
 namespace Cairn.Cli.Commands.Init;
 
@@ -14,22 +14,12 @@ public static class InitCommand
         var command = new Command("init", "Create an empty repository") { path, name, platform };
         command.SetHandler(async (ctx, ct) =>
         {
-            var target = ctx.Parse.GetValue(path) ?? ctx.RepositoryPath;
-            if (S3Location.IsS3(target))
-            {
-                await using var bucket = await S3Repository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger,
-                    TimeSpan.FromSeconds(ctx.Parse.GetValue(GlobalOptions.LockTimeout)), ct, ctx.Signer());
-                var first = await bucket.HeadAsync(ct);
-                var display = S3Location.Parse(target).Display;
-                ctx.Write(new InitOutput(display, first.Repository, bucket.DefaultPlatform, first.Revision), CliJson.Default.InitOutput,
-                    o => o.WriteLine($"initialised repository '{first.Repository}' at {display} (platform {bucket.DefaultPlatform})"));
-                return 0;
-            }
-
-            await using var repo = await DirectoryRepository.InitAsync(target, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.Time, ctx.Logger, ct, ctx.Signer());
+            var location = RepositoryLocation.ParseWritable(ctx.Parse.GetValue(path) ?? ctx.RepositoryPath, "init");
+            await using var repo = await RepositoryOpener.InitAsync(location, ctx.Parse.GetValue(name), ctx.Parse.GetValue(platform), ctx.OpenSettings(), ct);
             var head = await repo.HeadAsync(ct);
-            ctx.Write(new InitOutput(Path.GetFullPath(target), head.Repository, repo.DefaultPlatform, head.Revision), CliJson.Default.InitOutput,
-                o => o.WriteLine($"initialised repository '{head.Repository}' at {Path.GetFullPath(target)} (platform {repo.DefaultPlatform})"));
+            var display = location is DirectoryLocation directory ? directory.FullPath : location.Display;
+            ctx.Write(new InitOutput(display, head.Repository, repo.DefaultPlatform, head.Revision), CliJson.Default.InitOutput,
+                o => o.WriteLine($"initialised repository '{head.Repository}' at {display} (platform {repo.DefaultPlatform})"));
             return 0;
         });
         return command;

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Cairn.Core;
+using Cairn.Repository;
+using Cairn.Repository.Backends;
 using Cairn.Repository.FileSystem;
 using Cairn.Trust;
 
@@ -82,9 +84,9 @@ public static class KeyCommand
         command.SetHandler((ctx, ct) =>
         {
             using var root = Keys.ReadPrivate(ctx.Parse.GetValue(rootKey)!, KeyKind.Root);
-            var path = ctx.Parse.GetValue(output) ?? (ctx.IsRemote
-                ? throw new CairnException(ErrorCode.Usage, "no revocation list given", "pass -o FILE or --repo DIR")
-                : Path.Combine(ctx.RepositoryPath, FileSystemLayout.Revocations));
+            var path = ctx.Parse.GetValue(output) ?? (ctx.Location is DirectoryLocation directory
+                ? Path.Combine(directory.Path, FileSystemLayout.Revocations)
+                : throw new CairnException(ErrorCode.Usage, "no revocation list given", "pass -o FILE or --repo DIR"));
             RevocationList? previous = null;
             if (File.Exists(path))
             {
@@ -111,12 +113,12 @@ public static class KeyCommand
         var command = new Command("resign", "Sign the head of a repository (directory or s3://) again with a fresh expiry (run from cron; needs --signing-key)") { days };
         command.SetHandler(async (ctx, ct) =>
         {
-            if (ctx.IsRemote && !ctx.IsS3) throw new CairnException(ErrorCode.Usage, "cairn key resign signs the repository itself, not a server's copy of it", "pass --repo DIR or --repo s3://…");
+            if (ctx.Location is not WritableLocation location) throw new CairnException(ErrorCode.Usage, "cairn key resign signs the repository itself, not a server's copy of it", "pass --repo DIR or --repo s3://…");
             var keyPath = ctx.Parse.GetValue(GlobalOptions.SigningKey) ?? Environment.GetEnvironmentVariable("CAIRN_SIGNING_KEY")
                 ?? throw new CairnException(ErrorCode.Usage, "no signing key given", "pass --signing-key FILE or set CAIRN_SIGNING_KEY");
             var lifetime = ctx.Parse.GetValue(days) is { } d ? TimeSpan.FromDays(d) : (TimeSpan?)null;
             using var signer = ManifestSigner.Load(keyPath, ctx.Time, lifetime);
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var repo = await RepositoryOpener.OpenWritableAsync(location, ctx.OpenSettings(), ct);
             var store = repo.Revisions as Cairn.Repository.IResignableRevisionStore
                 ?? throw new CairnException(ErrorCode.Usage, $"the repository at {ctx.RepositoryPath} cannot be signed here", "pass --repo DIR or --repo s3://…");
             var manifest = await store.ResignHeadAsync(signer, ct);

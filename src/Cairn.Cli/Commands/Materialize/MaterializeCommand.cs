@@ -33,7 +33,7 @@ public static class MaterializeCommand
             var options = new MaterializeOptions
             {
                 // A remote repository's verified objects are in the client cache (size-limited); files are written from it.
-                CacheDirectory = ctx.Parse.GetValue(noCache) || ctx.IsRemote ? null : ctx.CacheDirectory(ctx.Parse.GetValue(cache)),
+                CacheDirectory = ctx.Parse.GetValue(noCache) || ctx.Location is not DirectoryLocation directory ? null : CliContext.CacheDirectory(ctx.Parse.GetValue(cache), directory),
                 Copy = ctx.Parse.GetValue(copy),
             };
             var progress = ctx.Progress("materializing", products.Sum(p => p.Size));

@@ -28,7 +28,7 @@ public static class PublishCommand
                 throw new CairnException(ErrorCode.Usage, "--replace needs --reason", "say why the published product is being replaced; it is recorded");
             }
 
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var repo = await ctx.OpenWritableRepositoryAsync("publish", ct);
             var progress = ctx.Progress("publishing", 0);
             var result = await repo.PublishDirectoryAsync(productRef, ctx.Parse.GetValue(directory)!, new PublishOptions
             {

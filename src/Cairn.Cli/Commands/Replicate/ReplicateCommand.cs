@@ -1,4 +1,7 @@
 using System.CommandLine;
+using Cairn.Repository;
+using Cairn.Repository.Backends;
+using Cairn.Repository.Replication;
 
 namespace Cairn.Cli.Commands.Replicate;
 
@@ -11,8 +14,8 @@ public static class ReplicateCommand
         var command = new Command("replicate", "Make or update a mirror: copies missing packs, then revisions, then the manifest (resumable, verified)") { source, destination };
         command.SetHandler(async (ctx, ct) =>
         {
-            using var from = IMirrorEndpoint.Open(ctx.Parse.GetValue(source)!, writable: false);
-            using var to = IMirrorEndpoint.Open(ctx.Parse.GetValue(destination)!, writable: true);
+            using var from = RepositoryOpener.OpenMirror(RepositoryLocation.Parse(ctx.Parse.GetValue(source)!), writable: false);
+            using var to = RepositoryOpener.OpenMirror(RepositoryLocation.Parse(ctx.Parse.GetValue(destination)!), writable: true);
             var result = await new Replicator(from, to, ctx.Logger).RunAsync(ct);
             ctx.Write(result, CliJson.Default.ReplicateResult, o => o.WriteLine(
                 $"{to.Display} at revision {result.Revision}{(result.HeadMoved ? "" : " (head unchanged)")}: copied {result.PacksCopied} packs and {result.RevisionsCopied} revisions ({Units.Bytes(result.BytesCopied)}), {result.PacksPresent} packs already there"));

@@ -10,7 +10,7 @@ public static class RollbackCommand
         var command = new Command("rollback", "Publish a new revision equal to an old one") { revision };
         command.SetHandler(async (ctx, ct) =>
         {
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
+            await using var repo = await ctx.OpenWritableRepositoryAsync("rollback", ct);
             var manifest = await repo.RollbackAsync(ctx.Parse.GetValue(revision), ct);
             ctx.Write(manifest, CliJson.Default.Manifest, o => o.WriteLine($"revision {manifest.Revision}: {manifest.Message}"));
             return 0;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Cairn.Core;
+using Cairn.Repository;
 using Cairn.Server;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -30,7 +31,7 @@ public static class ServeCommand
         };
         command.SetHandler(async (ctx, ct) =>
         {
-            if (ctx.IsRemote)
+            if (ctx.Location is not DirectoryLocation directory)
             {
                 throw new CairnException(ErrorCode.Usage, "cairn serve serves a repository directory, not a URL", "pass --repo DIR");
             }
@@ -43,13 +44,13 @@ public static class ServeCommand
             var verbose = ctx.Parse.GetValue(GlobalOptions.Verbose);
             var app = CairnServer.Build(new ServeOptions
             {
-                RepositoryPath = ctx.RepositoryPath,
+                RepositoryPath = directory.Path,
                 Listen = ctx.Parse.GetValue(listen)!,
                 ManifestMaxAge = TimeSpan.FromSeconds(ctx.Parse.GetValue(maxAge)),
                 Time = ctx.Time,
                 BasePath = ctx.Parse.GetValue(basePath)?.TrimEnd('/') is { Length: > 0 } prefix ? prefix : null,
             }, WebHostRunner.Logging(verbose));
-            await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"serving {Path.GetFullPath(ctx.RepositoryPath)} on {addresses}", ct);
+            await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"serving {directory.FullPath} on {addresses}", ct);
 
             return 0;
         });

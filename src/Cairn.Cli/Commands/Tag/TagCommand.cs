@@ -12,11 +12,11 @@ public static class TagCommand
         var command = new Command("tag", "List tags, or point a tag (channel) at a revision") { name, revision, delete };
         command.SetHandler(async (ctx, ct) =>
         {
-            await using var repo = await ctx.OpenRepositoryAsync(ct);
             var tagName = ctx.Parse.GetValue(name);
             if (tagName is null)
             {
-                var head = await repo.HeadAsync(ct);
+                await using var reader = await ctx.OpenRepositoryAsync(ct);
+                var head = await reader.HeadAsync(ct);
                 ctx.Write(head.Tags, CliJson.Default.IReadOnlyDictionaryStringInt64, o =>
                 {
                     foreach (var (tag, rev) in head.Tags) o.WriteLine($"{tag}\t{rev}");
@@ -24,6 +24,7 @@ public static class TagCommand
                 return 0;
             }
 
+            await using var repo = await ctx.OpenWritableRepositoryAsync("tag", ct);
             long? target = ctx.Parse.GetValue(delete) ? null : ctx.Parse.GetValue(revision) ?? (await repo.HeadAsync(ct)).Revision;
             var manifest = await repo.TagAsync(tagName, target, ct);
             ctx.Write(manifest, CliJson.Default.Manifest, o => o.WriteLine($"revision {manifest.Revision}: {manifest.Message}"));

@@ -1,11 +1,9 @@
 using System.Security.Cryptography;
 using Cairn.Core;
 using Cairn.Repository;
-using Cairn.Repository.FileSystem;
-using Cairn.Repository.S3;
 using Microsoft.Extensions.Logging;
 
-namespace Cairn.Cli.Commands.Replicate;
+namespace Cairn.Repository.Replication;
 
 public sealed record ReplicateResult(long Revision, int PacksCopied, int PacksPresent, int RevisionsCopied, long BytesCopied, bool HeadMoved);
 
@@ -35,13 +33,13 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     public async Task<ReplicateResult> RunAsync(CancellationToken ct)
     {
         // Both first requests at once: one round trip, not two.
-        var configTask = source.GetAsync(FileSystemLayout.Config, ct);
-        var headTask = source.GetAsync(FileSystemLayout.Head, ct);
+        var configTask = source.GetAsync(RepositoryFiles.Config, ct);
+        var headTask = source.GetAsync(RepositoryFiles.Head, ct);
         var config = await configTask.ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {source.Display}", "check the source URL or path");
         var headBytes = await headTask.ConfigureAwait(false)
             ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"{source.Display} has no manifest.json", "initialise or publish to the source first");
-        var head = MirrorJson.Head(headBytes, $"manifest '{source.Display}manifest.json'");
+        var head = MirrorJson.Head(headBytes, $"manifest '{source.Display}{RepositoryFiles.Head}'");
         var packs = head.Packs ?? throw new CairnException(ErrorCode.RemoteContentRejected,
             $"the head of {source.Display} lists no packs (written before format §6)", "publish once with a current cairn, then replicate");
         if (!MirrorJson.IsConfig(config))
@@ -49,20 +47,20 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
             throw new CairnException(ErrorCode.ManifestMalformed, $"'{source.Display}cairn.json' is not a repository configuration", "run 'cairn verify' on the source");
         }
 
-        var destHead = await destination.GetAsync(FileSystemLayout.Head, ct).ConfigureAwait(false) is { } d
-            ? MirrorJson.Head(d, $"manifest '{destination.Display}manifest.json'") : null;
+        var destHead = await destination.GetAsync(RepositoryFiles.Head, ct).ConfigureAwait(false) is { } d
+            ? MirrorJson.Head(d, $"manifest '{destination.Display}{RepositoryFiles.Head}'") : null;
         var durableRevision = destHead?.Revision ?? 0;
 
         // Small files are fetched while the packs stream in; they land after the packs.
         using var smallGate = new SemaphoreSlim(SmallFilesInFlight);
         var revisionsTask = FetchRevisionsAsync(head.Revision, durableRevision, smallGate, ct);
-        var revocationsTask = source.GetAsync(FileSystemLayout.Revocations, ct);
-        var headSignatureTask = source.GetAsync(FileSystemLayout.HeadSignature, ct);
+        var revocationsTask = source.GetAsync(RepositoryFiles.Revocations, ct);
+        var headSignatureTask = source.GetAsync(RepositoryFiles.HeadSignature, ct);
 
         var written = false;
-        if (await destination.GetAsync(FileSystemLayout.Config, ct).ConfigureAwait(false) is not { } destConfig || !MirrorJson.IsConfig(destConfig))
+        if (await destination.GetAsync(RepositoryFiles.Config, ct).ConfigureAwait(false) is not { } destConfig || !MirrorJson.IsConfig(destConfig))
         {
-            await destination.PutUnflushedAsync(FileSystemLayout.Config, config, ct).ConfigureAwait(false);
+            await destination.PutUnflushedAsync(RepositoryFiles.Config, config, ct).ConfigureAwait(false);
             written = true;
         }
 
@@ -105,17 +103,17 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
         if (written || moved)
         {
             // Everything the new head reaches is durable before the head moves (see remarks).
-            var keys = new List<string> { FileSystemLayout.Config };
+            var keys = new List<string> { RepositoryFiles.Config };
             foreach (var pack in packs)
             {
-                keys.Add($"packs/{pack}.pack");
-                keys.Add($"packs/{pack}.idx");
+                keys.Add(RepositoryFiles.Pack(pack));
+                keys.Add(RepositoryFiles.PackIndex(pack));
             }
 
             for (var r = durableRevision + 1; r <= head.Revision; r++)
             {
                 keys.Add(RevisionKey(r));
-                keys.Add(Path.ChangeExtension(RevisionKey(r), ".sig"));
+                keys.Add(RepositoryFiles.RevisionSignature(r));
             }
 
             keys.AddRange((await revisionsTask.ConfigureAwait(false)).Where(f => f.Revision <= durableRevision).Select(f => RevisionKey(f.Revision)));
@@ -124,17 +122,17 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
 
         if (await revocationsTask.ConfigureAwait(false) is { } revocations)
         {
-            await destination.PutAsync(FileSystemLayout.Revocations, revocations, ct).ConfigureAwait(false);
+            await destination.PutAsync(RepositoryFiles.Revocations, revocations, ct).ConfigureAwait(false);
         }
 
         if (moved)
         {
             if (await headSignatureTask.ConfigureAwait(false) is { } headSignature)
             {
-                await destination.PutAsync(FileSystemLayout.HeadSignature, headSignature, ct).ConfigureAwait(false);
+                await destination.PutAsync(RepositoryFiles.HeadSignature, headSignature, ct).ConfigureAwait(false);
             }
 
-            await destination.PutAsync(FileSystemLayout.Head, headBytes, ct).ConfigureAwait(false);
+            await destination.PutAsync(RepositoryFiles.Head, headBytes, ct).ConfigureAwait(false);
         }
         else if (destHead!.Revision > head.Revision)
         {
@@ -209,12 +207,12 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     /// </summary>
     private async Task<long> CopyPackAsync(string pack, CancellationToken ct)
     {
-        var idxTask = source.GetAsync($"packs/{pack}.idx", ct);
+        var idxTask = source.GetAsync(RepositoryFiles.PackIndex(pack), ct);
         long length = 0;
-        using (var staged = destination.Stage($"packs/{pack}.pack"))
+        using (var staged = destination.Stage(RepositoryFiles.Pack(pack)))
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var stream = await source.OpenReadAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+            var stream = await source.OpenReadAsync(RepositoryFiles.Pack(pack), ct).ConfigureAwait(false);
             if (stream is null)
             {
                 await idxTask.ConfigureAwait(false);
@@ -259,7 +257,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
 
             await staged.LandAsync(ct).ConfigureAwait(false);
             FaultPoints.Hit("replicate-pack");
-            await destination.PutUnflushedAsync($"packs/{pack}.idx", idx, ct).ConfigureAwait(false);
+            await destination.PutUnflushedAsync(RepositoryFiles.PackIndex(pack), idx, ct).ConfigureAwait(false);
             return length + idx.Length;
         }
     }
@@ -267,7 +265,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     private CairnException Missing(string pack) => new(ErrorCode.ObjectMissing, $"pack {pack} named by the head of {source.Display} is missing or damaged there",
         "run 'cairn verify --full' on the source; replicate from another server");
 
-    private static string RevisionKey(long r) => S3RevisionStore.RevisionKey(r);
+    private static string RevisionKey(long r) => RepositoryFiles.Revision(r);
 
     private static bool Parses(byte[] bytes, long revision) => MirrorJson.IsRevision(bytes, revision);
 
@@ -275,7 +273,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     {
         try
         {
-            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{display}packs/{pack}.idx", "the copy is damaged; replicate from another server"))
+            foreach (var (_, loc) in PackIndexCodec.Parse(idx, pack, $"{display}{RepositoryFiles.PackIndex(pack)}", "the copy is damaged; replicate from another server"))
             {
                 if (loc.Offset < 4 || loc.Offset + loc.StoredSize > packLength) return false;
             }
@@ -291,8 +289,8 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
     /// <summary>Whether the pack and its index exist on the endpoint and check out: pack hash = name, index checksum, entries inside the pack.</summary>
     private static async Task<bool> PresentAsync(IMirrorEndpoint endpoint, string pack, CancellationToken ct)
     {
-        if (await endpoint.GetAsync($"packs/{pack}.idx", ct).ConfigureAwait(false) is not { } idx) return false;
-        var stream = await endpoint.OpenReadAsync($"packs/{pack}.pack", ct).ConfigureAwait(false);
+        if (await endpoint.GetAsync(RepositoryFiles.PackIndex(pack), ct).ConfigureAwait(false) is not { } idx) return false;
+        var stream = await endpoint.OpenReadAsync(RepositoryFiles.Pack(pack), ct).ConfigureAwait(false);
         if (stream is null) return false;
         long length = 0;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Cairn.Core;
 
-namespace Cairn.Cli.Commands.Replicate;
+namespace Cairn.Repository.Replication;
 
 /// <summary>
 /// The few fields replicate needs from manifests, revisions and cairn.json, read with <see cref="JsonDocument"/>:
