@@ -318,39 +318,7 @@ public sealed class GatewayService : IAsyncDisposable
 
             // 4. every object is stored, then the signed revision
             await _uploads.FlushAsync(ct).ConfigureAwait(false);
-            PublishResult published;
-            var written = true;
-            await using (var session = await _repository.BeginPublishAsync(ct).ConfigureAwait(false))
-            {
-                await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
-                await _store.ValidateLeaseAsync(lease.Id, identity.Site, paths, ct).ConfigureAwait(false);
-
-                var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
-                var existing = (await _repository.CatalogAsync(head, ct).ConfigureAwait(false)).Find(commit.Platform, commit.Product);
-                if (existing is not null && string.Equals(existing.BuildKey, commit.BuildKey, StringComparison.Ordinal))
-                {
-                    // Already published under this key (a site that committed in Publish mode what was a confirmation):
-                    // the first publication stands, this one is recorded as a result.
-                    published = new PublishResult(PublishOutcome.Unchanged, existing, head.Revision, 0, 0);
-                    written = false;
-                }
-                else
-                {
-                    published = await session.CommitProductAsync(commit.Product, commit.Root, extras, new PublishOptions
-                    {
-                        Platform = commit.Platform,
-                        BuildKey = commit.BuildKey,
-                        Dependencies = commit.Dependencies,
-                        Tests = commit.Tests,
-                        PublishedBy = $"site {identity.Site}",
-                        Log = commit.Log,
-                        Replace = existing is not null,
-                        ReplaceReason = existing is null ? null : $"rebuilt by site {identity.Site} for build key {commit.BuildKey}",
-                        SkipIfBuildKeyPublished = true,
-                    }, ct).ConfigureAwait(false);
-                    written = published.Outcome != PublishOutcome.Unchanged;
-                }
-            }
+            var (published, written) = await PublishUnderLeaseAsync(identity, commit, extras, lease.Id, paths, ct).ConfigureAwait(false);
 
             // 5. the audit record, the result and promotion
             await _store.RecordCommitAsync(new CommitRequest(identity.Site, identity.TokenId, lease.Id, commit.BuildKey, commit.FencingToken, paths,
@@ -369,6 +337,41 @@ public sealed class GatewayService : IAsyncDisposable
             await keeper.DisposeAsync().ConfigureAwait(false);
             await _store.ReleaseLeaseAsync(lease.Id, identity.Site, CancellationToken.None).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Step 4 of a commit, in a publish session: every object the commit names is stored, the lease still holds,
+    /// then the revision is written — or not, when the head already has this build key (the first publication stands).
+    /// </summary>
+    private async Task<(PublishResult Published, bool Written)> PublishUnderLeaseAsync(SiteIdentity identity, ProductCommit commit,
+        List<(string Path, TreeEntry Entry)> extras, long leaseId, List<string> paths, CancellationToken ct)
+    {
+        await using var session = await _repository.BeginPublishAsync(ct).ConfigureAwait(false);
+        await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
+        await _store.ValidateLeaseAsync(leaseId, identity.Site, paths, ct).ConfigureAwait(false);
+
+        var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
+        var existing = (await _repository.CatalogAsync(head, ct).ConfigureAwait(false)).Find(commit.Platform, commit.Product);
+        if (existing is not null && string.Equals(existing.BuildKey, commit.BuildKey, StringComparison.Ordinal))
+        {
+            // Already published under this key (a site that committed in Publish mode what was a confirmation):
+            // the first publication stands, this one is recorded as a result.
+            return (new PublishResult(PublishOutcome.Unchanged, existing, head.Revision, 0, 0), false);
+        }
+
+        var published = await session.CommitProductAsync(commit.Product, commit.Root, extras, new PublishOptions
+        {
+            Platform = commit.Platform,
+            BuildKey = commit.BuildKey,
+            Dependencies = commit.Dependencies,
+            Tests = commit.Tests,
+            PublishedBy = $"site {identity.Site}",
+            Log = commit.Log,
+            Replace = existing is not null,
+            ReplaceReason = existing is null ? null : $"rebuilt by site {identity.Site} for build key {commit.BuildKey}",
+            SkipIfBuildKeyPublished = true,
+        }, ct).ConfigureAwait(false);
+        return (published, published.Outcome != PublishOutcome.Unchanged);
     }
 
     private async Task<CommitOutcome> ConfirmAsync(SiteIdentity identity, ProductCommit commit, BuildResult result, List<(string Path, TreeEntry Entry)> extras, CancellationToken ct)

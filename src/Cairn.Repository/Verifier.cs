@@ -17,6 +17,31 @@ public sealed record VerifyReport(long Revisions, long ObjectsChecked, long Byte
 /// </summary>
 public sealed class Verifier(ProductRepository repository)
 {
+    /// <summary>--full: reads and re-hashes every object the store lists, noting each that fails; returns how many objects and bytes were read.</summary>
+    private async Task<(long Objects, long Bytes)> ReadEveryObjectAsync(IEnumerable<ObjectInfo> listed,
+        ConcurrentDictionary<Digest, (ErrorCode Code, string Message)> problems, IProgress<long>? progress, CancellationToken ct)
+    {
+        long objects = 0, bytes = 0;
+        await Parallel.ForEachAsync(listed, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount },
+            async (info, token) =>
+            {
+                try
+                {
+                    _ = await repository.Objects.GetAsync(info.Digest, token).ConfigureAwait(false);
+                }
+                catch (CairnException e)
+                {
+                    problems.TryAdd(info.Digest, (e.Code, e.Message));
+                }
+
+                Interlocked.Increment(ref objects);
+                progress?.Report(Interlocked.Add(ref bytes, info.Size));
+            }).ConfigureAwait(false);
+        return (objects, bytes);
+    }
+
+    // Longer than 80 lines on purpose: its four short local functions (Note, Use, Present, CheckTreeAsync) share the
+    // problem and user tables of one run; as methods they would pass those tables around instead.
     public async Task<VerifyReport> VerifyAsync(bool full, IProgress<long>? progress, CancellationToken ct)
     {
         // Shared: publishes may run meanwhile, but a gc sweeping objects would make verify report false losses.
@@ -26,28 +51,7 @@ public sealed class Verifier(ProductRepository repository)
         await foreach (var info in store.ListAsync(ct).ConfigureAwait(false)) listed[info.Digest] = info;
 
         var problems = new ConcurrentDictionary<Digest, (ErrorCode Code, string Message)>();
-        var corrupt = new HashSet<Digest>();
-        long checkedObjects = 0, checkedBytes = 0;
-        if (full)
-        {
-            await Parallel.ForEachAsync(listed.Values, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount },
-                async (info, token) =>
-                {
-                    try
-                    {
-                        _ = await store.GetAsync(info.Digest, token).ConfigureAwait(false);
-                    }
-                    catch (CairnException e)
-                    {
-                        problems.TryAdd(info.Digest, (e.Code, e.Message));
-                    }
-
-                    Interlocked.Increment(ref checkedObjects);
-                    var bytes = Interlocked.Add(ref checkedBytes, info.Size);
-                    progress?.Report(bytes);
-                }).ConfigureAwait(false);
-            corrupt.UnionWith(problems.Keys);
-        }
+        var (checkedObjects, checkedBytes) = full ? await ReadEveryObjectAsync(listed.Values, problems, progress, ct).ConfigureAwait(false) : (0L, 0L);
 
         // Walk every kept revision; remember which products reach each object so a report names what breaks.
         var users = new Dictionary<Digest, SortedSet<string>>();
