@@ -83,12 +83,24 @@ public interface ICoordinationStore : IAsyncDisposable
     /// <summary>Commits after <paramref name="afterId"/> in order, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<CommitRecord>> ListCommitsAsync(long afterId, int limit, CancellationToken ct);
 
+    /// <summary>Records an operator's action (the audit log's second half: revoke, promote, re-run).</summary>
+    Task<OperatorActionRecord> RecordOperatorActionAsync(OperatorAction action, CancellationToken ct);
+
+    /// <summary>Operator actions after <paramref name="afterId"/> in order, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<OperatorActionRecord>> ListOperatorActionsAsync(long afterId, int limit, CancellationToken ct);
+
     // Results, coherence and promotion
 
     /// <summary>Records (or replaces) the site's result for the build key; returns it with its recording time.</summary>
     Task<BuildResult> RecordResultAsync(BuildResult result, CancellationToken ct);
 
     Task<IReadOnlyList<BuildResult>> GetResultsAsync(string buildKey, CancellationToken ct);
+
+    /// <summary>
+    /// Deletes the failing results of a build key (an operator's re-run): the key then counts as not built there and
+    /// sites build it again. Passing results are kept. Returns the sites whose result was forgotten.
+    /// </summary>
+    Task<IReadOnlyList<string>> ForgetFailedResultsAsync(string buildKey, CancellationToken ct);
 
     /// <summary>The most recently recorded results of any key and site, newest first, at most <paramref name="limit"/> (1 to 100,000).</summary>
     Task<IReadOnlyList<BuildResult>> ListRecentResultsAsync(int limit, CancellationToken ct);

@@ -218,4 +218,12 @@ public sealed record CommitRequest(
 /// <summary>A recorded commit: its audit id, what was committed (paths normalized) and when.</summary>
 public sealed record CommitRecord(long Id, CommitRequest Commit, DateTimeOffset CommittedAt);
 
+/// <summary>
+/// An operator's action through the dashboard, for the audit log: <see cref="Action"/> is revoke-token, promote or
+/// rerun; <see cref="Target"/> the token id or build key; <see cref="Detail"/> what changed; <see cref="Actor"/> who.
+/// </summary>
+public sealed record OperatorAction(string Action, string Target, string Detail, string Actor);
+
+public sealed record OperatorActionRecord(long Id, OperatorAction Action, DateTimeOffset ActedAt);
+
 public sealed record AppliedMigration(int Version, string Name, DateTimeOffset AppliedAt);

@@ -23,6 +23,12 @@ public sealed record GatewayHostOptions
 
     /// <summary>The path prefix a reverse proxy serves the dashboard under; null: X-Forwarded-Prefix or none.</summary>
     public string? BasePath { get; init; }
+
+    /// <summary>The operator's secret: enables the dashboard's sign-in and operator actions (revoke, promote, re-run). Null: none.</summary>
+    public string? OperatorToken { get; init; }
+
+    /// <summary>Every dashboard page needs the operator's sign-in (the repository's files and the /v1 API are unaffected).</summary>
+    public bool RequireSignIn { get; init; }
 }
 
 /// <summary>The gateway's web application: the /v1 API and, on the same listener, the repository endpoints of <c>cairn serve</c>.</summary>
@@ -55,7 +61,7 @@ public static class GatewayHost
         Dashboard.Map(app, new DashboardOptions
         {
             Repository = options.Service.Repository, Coordination = options.Service.Store, CoherenceOf = options.Service.GetCoherenceAsync,
-            Metrics = metrics.Render, BasePath = options.BasePath,
+            Metrics = metrics.Render, BasePath = options.BasePath, OperatorToken = options.OperatorToken, RequireSignIn = options.RequireSignIn,
         });
         app.MapFallback((HttpContext context) => Results.NotFound());
         return app;

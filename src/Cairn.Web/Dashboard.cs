@@ -35,6 +35,15 @@ public sealed record DashboardOptions
     /// <summary>How often the health page samples /metrics; it keeps four hours of samples.</summary>
     public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The operator's secret (at least 32 characters): enables sign-in and, on the gateway, the operator actions
+    /// (revoke a token, promote, re-run). Null: no sign-in, no actions.
+    /// </summary>
+    public string? OperatorToken { get; init; }
+
+    /// <summary>Every page needs the operator's sign-in (or the token as a bearer header); needs <see cref="OperatorToken"/>.</summary>
+    public bool RequireSignIn { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
@@ -64,6 +73,11 @@ public static partial class Dashboard
             throw new CairnException(ErrorCode.Usage, $"'{basePath}' is not a path prefix", "use a prefix such as /cairn (no trailing slash)");
         }
 
+        if (options.RequireSignIn && options.OperatorToken is null)
+        {
+            throw new CairnException(ErrorCode.Usage, "requiring a sign-in needs an operator token", "give the operator token file too");
+        }
+
         var site = new DashboardSite(options, app.Logger);
         if (options.Metrics is not null) site.Sampler.Start(app.Lifetime.ApplicationStopping);
 
@@ -80,6 +94,10 @@ public static partial class Dashboard
         var ui = app.MapGroup(Root);
         ui.MapMethods("/assets/{name}", ["GET", "HEAD"], (HttpContext c, string name) => ServeAsset(c, name));
         ui.MapGet("/", (HttpContext c) => site.RunAsync(c, RepositoryPages.ProductsAsync));
+        ui.MapGet("/login", (HttpContext c) => site.RunAsync(c, SignIn.PageAsync, signInPage: true));
+        ui.MapPost("/login", (HttpContext c) => SignIn.PostAsync(site, c));
+        ui.MapPost("/logout", (HttpContext c) => SignIn.LogoutAsync(site, c));
+        ui.MapPost("/actions/{action}", (HttpContext c, string action) => OperatorActions.HandleAsync(site, c, action));
         ui.MapGet("/products/{platform}/{name}/{version}", (HttpContext c, string platform, string name, string version) =>
             site.RunAsync(c, (p, ct) => RepositoryPages.ProductAsync(p, platform, name, version, ct)));
         ui.MapGet("/products/{platform}/{name}/{version}/files/{**path}", (HttpContext c, string platform, string name, string version, string? path) =>
@@ -196,6 +214,18 @@ internal sealed class PageContext(DashboardSite site, HttpContext http)
 
     public DateTimeOffset Now => site.Options.Time.GetUtcNow();
 
+    /// <summary>The operator's session cookie when it is valid; null when not signed in.</summary>
+    public string? OperatorCookie => OperatorSessionId is null ? null : http.Request.Cookies[OperatorSessions.CookieName];
+
+    public string? OperatorSessionId => site.Sessions?.SessionId(http.Request.Cookies[OperatorSessions.CookieName], Now);
+
+    /// <summary>Signed in with the session cookie, or the operator token sent as a bearer header (scripts reading JSON).</summary>
+    public bool SignedIn => OperatorSessionId is not null
+        || (site.Sessions is { } s && http.Request.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.Ordinal) && s.IsOperatorToken(auth[7..].Trim()));
+
+    /// <summary>The anti-forgery token of the signed-in operator's forms; null when not signed in by cookie.</summary>
+    public string? AntiForgery => OperatorCookie is { } cookie ? site.Sessions!.AntiForgeryToken(cookie) : null;
+
     public async ValueTask<Manifest> HeadAsync(CancellationToken ct) => await site.Options.Repository.HeadAsync(ct);
 
     public ValueTask<Catalog> CatalogAsync(Manifest manifest, CancellationToken ct) => site.CatalogAsync(manifest, ct);
@@ -243,6 +273,19 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
 
     public MetricsSampler Sampler { get; } = new(options.Metrics, options.Time, options.MetricsInterval);
 
+    public OperatorSessions? Sessions { get; } = options.OperatorToken is { } token ? new OperatorSessions(token) : null;
+
+    public static void SecureHeaders(HttpContext c)
+    {
+        var headers = c.Response.Headers;
+        headers.ContentSecurityPolicy = Dashboard.ContentSecurityPolicy;
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.XFrameOptions = "DENY";
+        headers.CacheControl = "no-cache";
+        headers.Vary = "Accept, X-Forwarded-Prefix";
+    }
+
     public string PrefixOf(HttpContext c)
     {
         if (options.BasePath is { } fixedPrefix) return fixedPrefix;
@@ -278,17 +321,25 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
         }
     }
 
-    public async Task RunAsync(HttpContext c, Func<PageContext, CancellationToken, Task<object>> render)
+    public async Task RunAsync(HttpContext c, Func<PageContext, CancellationToken, Task<object>> render, bool signInPage = false)
     {
         c.Items["kind"] = "dashboard";
         var page = new PageContext(this, c);
-        var headers = c.Response.Headers;
-        headers.ContentSecurityPolicy = Dashboard.ContentSecurityPolicy;
-        headers.XContentTypeOptions = "nosniff";
-        headers["Referrer-Policy"] = "no-referrer";
-        headers.XFrameOptions = "DENY";
-        headers.CacheControl = "no-cache";
-        headers.Vary = "Accept, X-Forwarded-Prefix";
+        SecureHeaders(c);
+        if (options.RequireSignIn && !signInPage && !page.SignedIn)
+        {
+            if (Dashboard.AcceptsHtml(c.Request) && !Dashboard.WantsJson(c.Request))
+            {
+                c.Response.StatusCode = StatusCodes.Status303SeeOther;
+                c.Response.Headers.Location = page.Url("/login") + "?return=" + Uri.EscapeDataString(c.Request.Path + c.Request.QueryString);
+                return;
+            }
+
+            await WriteAsync(c, page, ErrorPage.Of(401, ErrorCodes.Name(ErrorCode.TokenInvalid), "this dashboard needs the operator's sign-in",
+                "sign in at " + page.Url("/login") + ", or send 'Authorization: Bearer OPERATOR-TOKEN'"));
+            return;
+        }
+
         object result;
         var ct = c.RequestAborted;
         try
@@ -322,7 +373,7 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
         await WriteAsync(c, page, result);
     }
 
-    private static async Task WriteAsync(HttpContext c, PageContext page, object result)
+    public static async Task WriteAsync(HttpContext c, PageContext page, object result)
     {
         if (result is RawPage raw)
         {

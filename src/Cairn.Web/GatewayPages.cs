@@ -161,12 +161,21 @@ internal static class GatewayPages
                     ("Environment", s.Environment ?? "no result yet"));
                 html.Open("table", ("class", "tokens")).Element("caption", "Tokens (never their secrets)").Open("thead").Open("tr");
                 foreach (var h in new[] { "Token id", "Paths", "Channels", "Issued", "Revoked" }) html.Element("th", h, ("scope", "col"));
+                if (pg.AntiForgery is not null) html.Element("th", "Action", ("scope", "col"));
                 html.Close("tr").Close("thead").Open("tbody");
                 foreach (var t in s.Tokens)
                 {
                     html.Open("tr").Element("td", t.TokenId, ("class", "mono")).Element("td", string.Join(", ", t.Scope.PathPrefixes))
                         .Element("td", string.Join(", ", t.Scope.Channels)).Element("td", Layout.Time(t.CreatedAt))
-                        .Element("td", t.RevokedAt is { } r ? Layout.Time(r) : "").Close("tr");
+                        .Element("td", t.RevokedAt is { } r ? Layout.Time(r) : "");
+                    if (pg.AntiForgery is not null)
+                    {
+                        html.Open("td");
+                        if (t.RevokedAt is null) OperatorActions.Form(html, pg, OperatorActions.Revoke, $"Revoke {t.TokenId}", ("token", t.TokenId));
+                        html.Close("td");
+                    }
+
+                    html.Close("tr");
                 }
 
                 html.Close("tbody").Close("table");
@@ -271,6 +280,14 @@ internal static class GatewayPages
             Layout.Facts(html, ("Build key", r.BuildKey), ("Status", r.Status.ToString()), ("Reference output", r.ReferenceRoot?.ToString() ?? "none"),
                 ("Agreeing sites", r.AgreeingSites.Count == 0 ? "none" : string.Join(", ", r.AgreeingSites)),
                 ("Promoted to", c.Promotions.Count == 0 ? "no channel yet" : string.Join(", ", c.Promotions.Select(p => $"{p.Channel} ({Layout.Time(p.PromotedAt)})"))));
+            if (pg.AntiForgery is not null)
+            {
+                html.Open("div", ("class", "actions"), ("id", "operator-actions"));
+                if (c.Promotions.All(p => p.Channel != ChannelPolicy.Stable)) OperatorActions.Form(html, pg, OperatorActions.Promote, "Promote to stable", ("key", r.BuildKey), ("channel", ChannelPolicy.Stable));
+                if (r.Results.Any(x => !x.Passing)) OperatorActions.Form(html, pg, OperatorActions.Rerun, "Re-run (forget the failed results)", ("key", r.BuildKey));
+                html.Close("div");
+            }
+
             html.Element("h2", "Results");
             WriteResults(html, pg, [.. r.Results.Select(ViewOf)], published);
             if (r.Disagreements.Count > 0)

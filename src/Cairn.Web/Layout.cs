@@ -49,6 +49,21 @@ internal static class Layout
 
         html.Close("nav");
         html.Element("span", $"{config.Name} · {config.Platform}", ("class", "repo"));
+        if (page.Site.Sessions is not null)
+        {
+            if (page.AntiForgery is { } csrf)
+            {
+                html.Open("form", ("method", "post"), ("action", page.Url("/logout")), ("class", "session"));
+                html.Void("input", ("type", "hidden"), ("name", OperatorSessions.AntiForgeryField), ("value", csrf));
+                html.Element("button", "Sign out (operator)", ("type", "submit"));
+                html.Close("form");
+            }
+            else
+            {
+                html.Link(page.Url("/login"), "Operator sign-in", "session");
+            }
+        }
+
         html.Close("header");
         html.Open("main", ("id", "main"));
         content.WriteHtml(html, page);

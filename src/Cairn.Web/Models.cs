@@ -9,6 +9,9 @@ namespace Cairn.Web;
 
 public sealed record DashboardError(string Code, string Message, string? Hint);
 
+/// <summary>The sign-in page: whether the server has an operator token, whether this request is signed in.</summary>
+public sealed record SignInView(bool Enabled, bool SignedIn, string? Message);
+
 public sealed record ProductsView(string Repository, long Revision, string? Tag, string? Query, string? Platform,
     IReadOnlyList<string> Platforms, IReadOnlyDictionary<string, long> Tags, int Total, int Page, int PageSize, IReadOnlyList<ProductRecord> Products);
 
@@ -73,6 +76,7 @@ public sealed record HealthView(long Revision, int Products, long ProductBytes, 
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DashboardError))]
+[JsonSerializable(typeof(SignInView))]
 [JsonSerializable(typeof(ProductsView))]
 [JsonSerializable(typeof(ProductView))]
 [JsonSerializable(typeof(FilesView))]

@@ -469,6 +469,27 @@ public abstract class CoordinationStoreConformance : IAsyncLifetime
             new CommitRequest("ghost", null, 1, null, null, ["x/y/z"], null, 9, null, "?"), None))).Code);
     }
 
+    [Fact]
+    public async Task OperatorActionsAreAuditedInOrderAndARerunForgetsOnlyFailedResults()
+    {
+        await SiteAsync("a");
+        await SiteAsync("b");
+        await SiteAsync("c");
+        await Store.RecordResultAsync(Result("a", D("zlib")), None);
+        await Store.RecordResultAsync(Result("b", null, failed: 1), None);
+        await Store.RecordResultAsync(Result("c", D("other"), failed: 2), None);
+        Assert.Equal(["b", "c"], (await Store.ForgetFailedResultsAsync("key-zlib", None)).Order(StringComparer.Ordinal));
+        Assert.Equal(["a"], (await Store.GetResultsAsync("key-zlib", None)).Select(r => r.Site));
+        Assert.Empty(await Store.ForgetFailedResultsAsync("key-zlib", None));
+
+        var first = await Store.RecordOperatorActionAsync(new OperatorAction("rerun", "key-zlib", "forgot b, c", "operator session 1"), None);
+        Time.Advance(TimeSpan.FromSeconds(5));
+        var second = await Store.RecordOperatorActionAsync(new OperatorAction("revoke-token", "3f2a", "revoked", "operator session 1"), None);
+        Assert.Equal([first, second], await Store.ListOperatorActionsAsync(0, 100, None));
+        Assert.Equal(Time.GetUtcNow().ToUnixTimeMilliseconds(), second.ActedAt.ToUnixTimeMilliseconds());
+        Assert.Equal([second], await Store.ListOperatorActionsAsync(first.Id, 100, None));
+    }
+
     // ---- results, coherence, promotion
 
     [Fact]

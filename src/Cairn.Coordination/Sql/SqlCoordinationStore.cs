@@ -582,7 +582,37 @@ public abstract class SqlCoordinationStore : ICoordinationStore
             $"SELECT {CommitColumns} FROM commits WHERE id > @after ORDER BY id LIMIT @limit", MapCommit, ct,
             ("@after", afterId), ("@limit", (long)Math.Clamp(limit, 1, 10_000))), ct);
 
+    private const string OperatorActionColumns = "id, action, target, detail, actor, acted_at";
+
+    public Task<OperatorActionRecord> RecordOperatorActionAsync(OperatorAction action, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        return WriteAsync(async (c, tx) =>
+        {
+            var now = Now();
+            var ids = await QueryAsync(c, tx,
+                "INSERT INTO operator_actions (action, target, detail, actor, acted_at) VALUES (@action, @target, @detail, @actor, @now) RETURNING id",
+                r => r.GetInt64(0), ct, ("@action", action.Action), ("@target", action.Target), ("@detail", action.Detail), ("@actor", action.Actor), ("@now", now));
+            return new OperatorActionRecord(ids[0], action, At(now));
+        }, ct);
+    }
+
+    public Task<IReadOnlyList<OperatorActionRecord>> ListOperatorActionsAsync(long afterId, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<OperatorActionRecord>>(async c => await QueryAsync(c, null,
+            $"SELECT {OperatorActionColumns} FROM operator_actions WHERE id > @after ORDER BY id LIMIT @limit",
+            r => new OperatorActionRecord(r.GetInt64(0), new OperatorAction(r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4)), At(r.GetInt64(5))), ct,
+            ("@after", afterId), ("@limit", (long)Math.Clamp(limit, 1, 10_000))), ct);
+
     // ---- results, coherence, promotion
+
+    public Task<IReadOnlyList<string>> ForgetFailedResultsAsync(string buildKey, CancellationToken ct)
+    {
+        Names.ValidateBuildKey(buildKey);
+        // A result fails when a check failed or it produced no output (docs/coordination.md, "Results").
+        return WriteAsync<IReadOnlyList<string>>(async (c, tx) => await QueryAsync(c, tx,
+            "DELETE FROM build_results WHERE build_key = @key AND (failed > 0 OR output_root IS NULL) RETURNING site",
+            r => r.GetString(0), ct, ("@key", buildKey)), ct);
+    }
 
     private const string ResultColumns = "build_key, site, product, output_root, passed, failed, skipped, tests, environment, duration_ms, log_link, recorded_at";
 

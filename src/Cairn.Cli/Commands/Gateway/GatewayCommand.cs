@@ -39,9 +39,13 @@ public static class GatewayCommand
         var maxObject = new Option<int>("--max-object-size") { Description = "Largest object a site may upload, in bytes", DefaultValueFactory = _ => new GatewayOptions().MaxObjectSize };
         var leaseTtl = new Option<int>("--lease-ttl") { Description = "Seconds a commit's lease lives (a gateway killed mid-commit blocks that product this long)", DefaultValueFactory = _ => 300 };
         var leaseWait = new Option<int>("--lease-wait") { Description = "Seconds a commit waits for a lease another commit holds", DefaultValueFactory = _ => 120 };
+        var operatorToken = new Option<string?>("--operator-token-file")
+        {
+            Description = "A private file holding the operator's secret (32+ characters): enables the dashboard's sign-in and its actions (revoke a token, promote, re-run)",
+        };
         var command = new Command("gateway", "Run the gateway through which CI sites claim jobs and publish (signed) into the repository")
         {
-            Store, Db, listen, maxObject, leaseTtl, leaseWait,
+            Store, Db, listen, maxObject, leaseTtl, leaseWait, operatorToken,
             SiteCommand(), TokenCommand(), PolicyCommand(),
         };
         command.SetHandler(async (ctx, ct) =>
@@ -67,6 +71,7 @@ public static class GatewayCommand
                 Service = service,
                 RepositoryDirectory = (storeLocation as DirectoryLocation)?.Path,
                 Listen = ctx.Parse.GetValue(listen)!,
+                OperatorToken = await OperatorToken.ReadAsync(ctx.Parse.GetValue(operatorToken), ct),
             }, WebHostRunner.Logging(verbose));
             await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"gateway for {storePath} on {addresses}", ct);
 
