@@ -29,6 +29,12 @@ public sealed record ServeOptions
 
     /// <summary>The path prefix a reverse proxy serves the dashboard under (links use it); null: X-Forwarded-Prefix or none.</summary>
     public string? BasePath { get; init; }
+
+    /// <summary>The operator's secret (32+ characters): enables the dashboard's sign-in. Null: none.</summary>
+    public string? OperatorToken { get; init; }
+
+    /// <summary>Every dashboard page needs the operator's sign-in; the repository's files stay public.</summary>
+    public bool RequireSignIn { get; init; }
 }
 
 /// <summary>
@@ -71,7 +77,8 @@ public static partial class CairnServer
         MapRepository(app, root, options.ManifestMaxAge, metrics, readOnly: true);
         var repository = DirectoryRepository.OpenAsync(root, options.Time, null, DirectoryRepository.DefaultLockTimeout, CancellationToken.None).GetAwaiter().GetResult();
         app.Lifetime.ApplicationStopped.Register(() => repository.DisposeAsync().AsTask().GetAwaiter().GetResult());
-        Dashboard.Map(app, new DashboardOptions { Repository = repository, Metrics = metrics.Render, Time = options.Time, BasePath = options.BasePath });
+        Dashboard.Map(app, new DashboardOptions { Repository = repository, Metrics = metrics.Render, Time = options.Time, BasePath = options.BasePath,
+            OperatorToken = options.OperatorToken, RequireSignIn = options.RequireSignIn });
         app.MapFallback((HttpContext context) =>
         {
             context.Items["kind"] = "other";
@@ -83,7 +90,8 @@ public static partial class CairnServer
     /// <summary>
     /// Maps the read-only repository endpoints (manifest, revisions, packs, /objects, /healthz, /metrics) of the
     /// directory <paramref name="root"/> onto <paramref name="app"/>; the gateway shares its listener with them.
-    /// <paramref name="readOnly"/> answers every method but GET and HEAD with 405 (cairn serve serves nothing else).
+    /// <paramref name="readOnly"/> answers every method but GET and HEAD with 405 (cairn serve serves nothing else but
+    /// the dashboard's sign-in form).
     /// </summary>
     public static void MapRepository(WebApplication app, string root, TimeSpan manifestMaxAge, ServerMetrics metrics, bool readOnly)
     {
@@ -107,7 +115,9 @@ public static partial class CairnServer
                 metrics.Record(kind, context.Request.Method, context.Response.StatusCode, bytes);
                 return Task.CompletedTask;
             });
-            if (readOnly && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            // The dashboard's sign-in is the one form a read-only server accepts (docs/dashboard.md, "Operator actions").
+            if (readOnly && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
+                && !(HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Value is Dashboard.Root + "/login" or Dashboard.Root + "/logout"))
             {
                 context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
                 context.Response.Headers.Allow = "GET, HEAD";

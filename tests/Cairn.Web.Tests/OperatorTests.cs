@@ -32,6 +32,9 @@ public sealed class OperatorFixture : IAsyncLifetime
     /// <summary>The same gateway state, every page behind the sign-in.</summary>
     public string LockedUrl { get; private set; } = "";
 
+    /// <summary>cairn serve over the repository, every dashboard page behind the sign-in.</summary>
+    public string LockedServeUrl { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         var ct = CancellationToken.None;
@@ -50,6 +53,10 @@ public sealed class OperatorFixture : IAsyncLifetime
         _service = new GatewayService(_store, _repository);
         GatewayUrl = await StartAsync(new GatewayHostOptions { Service = _service, Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken });
         LockedUrl = await StartAsync(new GatewayHostOptions { Service = _service, Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken, RequireSignIn = true });
+        var serve = CairnServer.Build(new ServeOptions { RepositoryPath = _dir.Sub("repo"), Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken, RequireSignIn = true });
+        _apps.Add(serve);
+        await serve.StartAsync(ct);
+        LockedServeUrl = CairnServer.Addresses(serve)[0];
     }
 
     private async Task<string> StartAsync(GatewayHostOptions options)
@@ -196,5 +203,47 @@ public sealed partial class OperatorTests(OperatorFixture fixture) : IClassFixtu
         Assert.Equal([("revoke-token", token.TokenId), ("promote", "k-agreed"), ("rerun", "k-failed")], audit.Select(a => (a.Action.Action, a.Action.Target)));
         Assert.All(audit, a => Assert.StartsWith("operator session ", a.Action.Actor, StringComparison.Ordinal));
         Assert.Contains("site-a", audit[2].Action.Detail);
+    }
+
+    [Fact]
+    public async Task ARequiredSignInGuardsEveryPageButNotTheRepositoryFiles()
+    {
+        foreach (var url in new[] { fixture.LockedUrl, fixture.LockedServeUrl })
+        {
+            using (var browser = new HttpRequestMessage(HttpMethod.Get, url + "/ui/graph?rev=1"))
+            {
+                browser.Headers.Accept.ParseAdd("text/html");
+                using var redirected = await _http.SendAsync(browser);
+                Assert.Equal(HttpStatusCode.SeeOther, redirected.StatusCode);
+                Assert.Equal("/ui/login?return=%2Fui%2Fgraph%3Frev%3D1", redirected.Headers.Location!.OriginalString);
+            }
+
+            using (var json = await _http.GetAsync(url + "/ui/?format=json")) Assert.Equal(HttpStatusCode.Unauthorized, json.StatusCode);
+            using (var svg = await _http.GetAsync(url + "/ui/graph.svg")) Assert.Equal(HttpStatusCode.Unauthorized, svg.StatusCode);
+            using (var login = await _http.GetAsync(url + "/ui/login")) Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+            using (var manifest = await _http.GetAsync(url + "/manifest.json"))
+            {
+                // The gateway of this fixture serves no repository directory; cairn serve does, and its files stay public.
+                Assert.Equal(url == fixture.LockedServeUrl ? HttpStatusCode.OK : HttpStatusCode.NotFound, manifest.StatusCode);
+            }
+
+            using (var bearer = new HttpRequestMessage(HttpMethod.Get, url + "/ui/?format=json"))
+            {
+                bearer.Headers.Authorization = new("Bearer", OperatorFixture.OperatorToken);
+                using var answered = await _http.SendAsync(bearer);
+                Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+            }
+
+            using (var wrongBearer = new HttpRequestMessage(HttpMethod.Get, url + "/ui/?format=json"))
+            {
+                wrongBearer.Headers.Authorization = new("Bearer", OperatorFixture.OperatorToken[..^1]);
+                using var refused = await _http.SendAsync(wrongBearer);
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            }
+
+            await SignInAsync(url);
+            using var signedIn = await _http.GetAsync(url + "/ui/?format=json");
+            Assert.Equal(HttpStatusCode.OK, signedIn.StatusCode);
+        }
     }
 }

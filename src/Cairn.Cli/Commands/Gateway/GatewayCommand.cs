@@ -43,9 +43,13 @@ public static class GatewayCommand
         {
             Description = "A private file holding the operator's secret (32+ characters): enables the dashboard's sign-in and its actions (revoke a token, promote, re-run)",
         };
+        var requireToken = new Option<bool>("--require-token")
+        {
+            Description = "Every dashboard page needs the operator's sign-in (or the token as a bearer header); the API and the repository's files are unaffected",
+        };
         var command = new Command("gateway", "Run the gateway through which CI sites claim jobs and publish (signed) into the repository")
         {
-            Store, Db, listen, maxObject, leaseTtl, leaseWait, operatorToken,
+            Store, Db, listen, maxObject, leaseTtl, leaseWait, operatorToken, requireToken,
             SiteCommand(), TokenCommand(), PolicyCommand(),
         };
         command.SetHandler(async (ctx, ct) =>
@@ -72,6 +76,7 @@ public static class GatewayCommand
                 RepositoryDirectory = (storeLocation as DirectoryLocation)?.Path,
                 Listen = ctx.Parse.GetValue(listen)!,
                 OperatorToken = await OperatorToken.ReadAsync(ctx.Parse.GetValue(operatorToken), ct),
+                RequireSignIn = OperatorToken.RequireSignIn(ctx.Parse.GetValue(requireToken), ctx.Parse.GetValue(operatorToken)),
             }, WebHostRunner.Logging(verbose));
             await WebHostRunner.RunAsync(ctx, app, ctx.Parse.GetValue(listen)!, addresses => $"gateway for {storePath} on {addresses}", ct);
 

@@ -22,4 +22,9 @@ internal static class OperatorToken
             : throw new CairnException(ErrorCode.Usage, $"the operator token in {path} is shorter than 32 characters",
                 "write a random secret into it, e.g. head -c 32 /dev/urandom | base64 > operator.token");
     }
+
+    /// <summary>--require-token needs the token file: a sign-in nobody can pass would lock every page.</summary>
+    public static bool RequireSignIn(bool required, string? tokenFile) =>
+        !required || tokenFile is not null ? required
+            : throw new CairnException(ErrorCode.Usage, "--require-token needs --operator-token-file", "pass the file holding the operator's secret too");
 }
