@@ -60,6 +60,9 @@ public static partial class Dashboard
     public const string ContentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+    /// <summary>Every page answers HEAD like GET (same status and headers; Kestrel sends no body).</summary>
+    private static readonly string[] GetAndHead = ["GET", "HEAD"];
+
     [GeneratedRegex("^(/[A-Za-z0-9._~-]+)+$")]
     private static partial Regex PrefixPattern();
 
@@ -93,28 +96,28 @@ public static partial class Dashboard
 
         var ui = app.MapGroup(Root);
         ui.MapMethods("/assets/{name}", ["GET", "HEAD"], (HttpContext c, string name) => ServeAsset(c, name));
-        ui.MapGet("/", (HttpContext c) => site.RunAsync(c, RepositoryPages.ProductsAsync));
-        ui.MapGet("/login", (HttpContext c) => site.RunAsync(c, SignIn.PageAsync, signInPage: true));
+        ui.MapMethods("/", GetAndHead, (HttpContext c) => site.RunAsync(c, RepositoryPages.ProductsAsync));
+        ui.MapMethods("/login", GetAndHead, (HttpContext c) => site.RunAsync(c, SignIn.PageAsync, signInPage: true));
         ui.MapPost("/login", (HttpContext c) => SignIn.PostAsync(site, c));
         ui.MapPost("/logout", (HttpContext c) => SignIn.LogoutAsync(site, c));
         ui.MapPost("/actions/{action}", (HttpContext c, string action) => OperatorActions.HandleAsync(site, c, action));
-        ui.MapGet("/products/{platform}/{name}/{version}", (HttpContext c, string platform, string name, string version) =>
+        ui.MapMethods("/products/{platform}/{name}/{version}", GetAndHead, (HttpContext c, string platform, string name, string version) =>
             site.RunAsync(c, (p, ct) => RepositoryPages.ProductAsync(p, platform, name, version, ct)));
-        ui.MapGet("/products/{platform}/{name}/{version}/files/{**path}", (HttpContext c, string platform, string name, string version, string? path) =>
+        ui.MapMethods("/products/{platform}/{name}/{version}/files/{**path}", GetAndHead, (HttpContext c, string platform, string name, string version, string? path) =>
             site.RunAsync(c, (p, ct) => RepositoryPages.FilesAsync(p, platform, name, version, path ?? "", ct)));
-        ui.MapGet("/products/{platform}/{name}/{version}/log", (HttpContext c, string platform, string name, string version) =>
+        ui.MapMethods("/products/{platform}/{name}/{version}/log", GetAndHead, (HttpContext c, string platform, string name, string version) =>
             site.RunAsync(c, (p, ct) => RepositoryPages.LogAsync(p, platform, name, version, ct)));
-        ui.MapGet("/revisions", (HttpContext c) => site.RunAsync(c, RepositoryPages.RevisionsAsync));
-        ui.MapGet("/revisions/diff", (HttpContext c) => site.RunAsync(c, RepositoryPages.DiffAsync));
-        ui.MapGet("/graph", (HttpContext c) => site.RunAsync(c, GraphPage.PageAsync));
-        ui.MapGet("/graph.svg", (HttpContext c) => site.RunAsync(c, GraphPage.SvgAsync));
-        ui.MapGet("/health", (HttpContext c) => site.RunAsync(c, HealthPage.PageAsync));
-        ui.MapGet("/builds", (HttpContext c) => site.RunAsync(c, GatewayPages.BuildsAsync));
-        ui.MapGet("/sites", (HttpContext c) => site.RunAsync(c, GatewayPages.SitesAsync));
-        ui.MapGet("/coherence", (HttpContext c) => site.RunAsync(c, GatewayPages.MatrixAsync));
-        ui.MapGet("/coherence/{buildKey}", (HttpContext c, string buildKey) =>
+        ui.MapMethods("/revisions", GetAndHead, (HttpContext c) => site.RunAsync(c, RepositoryPages.RevisionsAsync));
+        ui.MapMethods("/revisions/diff", GetAndHead, (HttpContext c) => site.RunAsync(c, RepositoryPages.DiffAsync));
+        ui.MapMethods("/graph", GetAndHead, (HttpContext c) => site.RunAsync(c, GraphPage.PageAsync));
+        ui.MapMethods("/graph.svg", GetAndHead, (HttpContext c) => site.RunAsync(c, GraphPage.SvgAsync));
+        ui.MapMethods("/health", GetAndHead, (HttpContext c) => site.RunAsync(c, HealthPage.PageAsync));
+        ui.MapMethods("/builds", GetAndHead, (HttpContext c) => site.RunAsync(c, GatewayPages.BuildsAsync));
+        ui.MapMethods("/sites", GetAndHead, (HttpContext c) => site.RunAsync(c, GatewayPages.SitesAsync));
+        ui.MapMethods("/coherence", GetAndHead, (HttpContext c) => site.RunAsync(c, GatewayPages.MatrixAsync));
+        ui.MapMethods("/coherence/{buildKey}", GetAndHead, (HttpContext c, string buildKey) =>
             site.RunAsync(c, (p, ct) => GatewayPages.CoherenceAsync(p, buildKey, ct)));
-        ui.MapGet("/{**rest}", (HttpContext c) => site.RunAsync(c, NoSuchPageAsync));
+        ui.MapMethods("/{**rest}", GetAndHead, (HttpContext c) => site.RunAsync(c, NoSuchPageAsync));
     }
 
     private static Task<object> NoSuchPageAsync(PageContext page, CancellationToken ct) =>

@@ -96,6 +96,22 @@ public sealed class DashboardHttpTests(StackFixture stack) : IDisposable
     }
 
     [Fact]
+    public async Task PagesAnswerHeadLikeGetWithoutABody()
+    {
+        foreach (var path in new[] { "/ui/", "/ui/builds", "/ui/coherence", "/ui/graph.svg", "/ui/products/linux-x86_64/zlib/1.2.13/log", "/ui/nowhere" })
+        {
+            using var get = await GetAsync(stack.GatewayUrl + path, "text/html");
+            using var head = new HttpRequestMessage(HttpMethod.Head, stack.GatewayUrl + path);
+            head.Headers.Accept.ParseAdd("text/html");
+            using var answer = await _http.SendAsync(head);
+            Assert.Equal(get.StatusCode, answer.StatusCode);
+            Assert.Equal(get.Content.Headers.ContentType, answer.Content.Headers.ContentType);
+            Assert.Equal(get.Headers.GetValues("Content-Security-Policy"), answer.Headers.GetValues("Content-Security-Policy"));
+            Assert.Empty(await answer.Content.ReadAsByteArrayAsync());
+        }
+    }
+
+    [Fact]
     public async Task AFixedBasePathWinsOverTheForwardedPrefix()
     {
         await using var app = Cairn.Server.CairnServer.Build(new Cairn.Server.ServeOptions { RepositoryPath = stack.RepoPath, Listen = "http://127.0.0.1:0", BasePath = "/stack" });

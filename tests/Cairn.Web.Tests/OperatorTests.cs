@@ -32,6 +32,9 @@ public sealed class OperatorFixture : IAsyncLifetime
     /// <summary>The same gateway state, every page behind the sign-in.</summary>
     public string LockedUrl { get; private set; } = "";
 
+    /// <summary>The gateway behind a reverse proxy at /cairn (cairn gateway --base-path /cairn).</summary>
+    public string PrefixedUrl { get; private set; } = "";
+
     /// <summary>cairn serve over the repository, every dashboard page behind the sign-in.</summary>
     public string LockedServeUrl { get; private set; } = "";
 
@@ -53,6 +56,7 @@ public sealed class OperatorFixture : IAsyncLifetime
         _service = new GatewayService(_store, _repository);
         GatewayUrl = await StartAsync(new GatewayHostOptions { Service = _service, Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken });
         LockedUrl = await StartAsync(new GatewayHostOptions { Service = _service, Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken, RequireSignIn = true });
+        PrefixedUrl = await StartAsync(new GatewayHostOptions { Service = _service, Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken, BasePath = "/cairn" });
         var serve = CairnServer.Build(new ServeOptions { RepositoryPath = _dir.Sub("repo"), Listen = "http://127.0.0.1:0", OperatorToken = OperatorToken, RequireSignIn = true });
         _apps.Add(serve);
         await serve.StartAsync(ct);
@@ -245,5 +249,17 @@ public sealed partial class OperatorTests(OperatorFixture fixture) : IClassFixtu
             using var signedIn = await _http.GetAsync(url + "/ui/?format=json");
             Assert.Equal(HttpStatusCode.OK, signedIn.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task AGatewayWithABasePathLinksAndSignsInUnderIt()
+    {
+        // A proxy at /cairn strips the prefix before the request reaches the gateway.
+        var html = await _http.GetStringAsync(fixture.PrefixedUrl + "/ui/sites");
+        Assert.Contains("href=\"/cairn/ui/coherence\"", html);
+        Assert.Contains("action=\"/cairn/ui/login\"", await _http.GetStringAsync(fixture.PrefixedUrl + "/ui/login"));
+        using var signIn = await _http.PostAsync(fixture.PrefixedUrl + "/ui/login", Form(("token", OperatorFixture.OperatorToken), ("return", "/cairn/ui/sites")));
+        Assert.Equal("/cairn/ui/sites", signIn.Headers.Location!.OriginalString);
+        Assert.Contains("path=/cairn/ui", signIn.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
     }
 }

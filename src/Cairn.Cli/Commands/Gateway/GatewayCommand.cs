@@ -43,13 +43,17 @@ public static class GatewayCommand
         {
             Description = "A private file holding the operator's secret (32+ characters): enables the dashboard's sign-in and its actions (revoke a token, promote, re-run)",
         };
+        var basePath = new Option<string?>("--base-path")
+        {
+            Description = "Path prefix a reverse proxy serves this under, e.g. /cairn, for the dashboard's links (default: X-Forwarded-Prefix, else none)",
+        };
         var requireToken = new Option<bool>("--require-token")
         {
             Description = "Every dashboard page needs the operator's sign-in (or the token as a bearer header); the API and the repository's files are unaffected",
         };
         var command = new Command("gateway", "Run the gateway through which CI sites claim jobs and publish (signed) into the repository")
         {
-            Store, Db, listen, maxObject, leaseTtl, leaseWait, operatorToken, requireToken,
+            Store, Db, listen, maxObject, leaseTtl, leaseWait, basePath, operatorToken, requireToken,
             SiteCommand(), TokenCommand(), PolicyCommand(),
         };
         command.SetHandler(async (ctx, ct) =>
@@ -75,6 +79,7 @@ public static class GatewayCommand
                 Service = service,
                 RepositoryDirectory = (storeLocation as DirectoryLocation)?.Path,
                 Listen = ctx.Parse.GetValue(listen)!,
+                BasePath = ctx.Parse.GetValue(basePath)?.TrimEnd('/') is { Length: > 0 } prefix ? prefix : null,
                 OperatorToken = await OperatorToken.ReadAsync(ctx.Parse.GetValue(operatorToken), ct),
                 RequireSignIn = OperatorToken.RequireSignIn(ctx.Parse.GetValue(requireToken), ctx.Parse.GetValue(operatorToken)),
             }, WebHostRunner.Logging(verbose));
