@@ -39,18 +39,9 @@ public static class GatewayCommand
         var maxObject = new Option<int>("--max-object-size") { Description = "Largest object a site may upload, in bytes", DefaultValueFactory = _ => new GatewayOptions().MaxObjectSize };
         var leaseTtl = new Option<int>("--lease-ttl") { Description = "Seconds a commit's lease lives (a gateway killed mid-commit blocks that product this long)", DefaultValueFactory = _ => 300 };
         var leaseWait = new Option<int>("--lease-wait") { Description = "Seconds a commit waits for a lease another commit holds", DefaultValueFactory = _ => 120 };
-        var operatorToken = new Option<string?>("--operator-token-file")
-        {
-            Description = "A private file holding the operator's secret (32+ characters): enables the dashboard's sign-in and its actions (revoke a token, promote, re-run)",
-        };
-        var basePath = new Option<string?>("--base-path")
-        {
-            Description = "Path prefix a reverse proxy serves this under, e.g. /cairn, for the dashboard's links (default: X-Forwarded-Prefix, else none)",
-        };
-        var requireToken = new Option<bool>("--require-token")
-        {
-            Description = "Every dashboard page needs the operator's sign-in (or the token as a bearer header); the API and the repository's files are unaffected",
-        };
+        var operatorToken = OperatorToken.TokenFileOption();
+        var basePath = OperatorToken.BasePathOption();
+        var requireToken = OperatorToken.RequireTokenOption();
         var command = new Command("gateway", "Run the gateway through which CI sites claim jobs and publish (signed) into the repository")
         {
             Store, Db, listen, maxObject, leaseTtl, leaseWait, basePath, operatorToken, requireToken,
@@ -79,7 +70,7 @@ public static class GatewayCommand
                 Service = service,
                 RepositoryDirectory = (storeLocation as DirectoryLocation)?.Path,
                 Listen = ctx.Parse.GetValue(listen)!,
-                BasePath = ctx.Parse.GetValue(basePath)?.TrimEnd('/') is { Length: > 0 } prefix ? prefix : null,
+                BasePath = OperatorToken.BasePath(ctx.Parse.GetValue(basePath)),
                 OperatorToken = await OperatorToken.ReadAsync(ctx.Parse.GetValue(operatorToken), ct),
                 RequireSignIn = OperatorToken.RequireSignIn(ctx.Parse.GetValue(requireToken), ctx.Parse.GetValue(operatorToken)),
             }, WebHostRunner.Logging(verbose));

@@ -21,18 +21,9 @@ public static class ServeCommand
             Description = "Seconds clients and proxies may reuse manifest.json before asking again",
             DefaultValueFactory = _ => 60,
         };
-        var basePath = new Option<string?>("--base-path")
-        {
-            Description = "Path prefix a reverse proxy serves this under, e.g. /cairn, for the dashboard's links (default: X-Forwarded-Prefix, else none)",
-        };
-        var operatorToken = new Option<string?>("--operator-token-file")
-        {
-            Description = "A private file holding the operator's secret (32+ characters) for the dashboard's sign-in",
-        };
-        var requireToken = new Option<bool>("--require-token")
-        {
-            Description = "Every dashboard page needs the operator's sign-in (or the token as a bearer header); the repository's files stay public",
-        };
+        var basePath = OperatorToken.BasePathOption();
+        var operatorToken = OperatorToken.TokenFileOption();
+        var requireToken = OperatorToken.RequireTokenOption();
         var command = new Command("serve", "Serve the repository read-only over HTTP (packs, indexes, revisions, manifest, /objects, /healthz, /metrics) and the dashboard at /ui/")
         {
             listen, maxAge, basePath, operatorToken, requireToken,
@@ -56,7 +47,7 @@ public static class ServeCommand
                 Listen = ctx.Parse.GetValue(listen)!,
                 ManifestMaxAge = TimeSpan.FromSeconds(ctx.Parse.GetValue(maxAge)),
                 Time = ctx.Time,
-                BasePath = ctx.Parse.GetValue(basePath)?.TrimEnd('/') is { Length: > 0 } prefix ? prefix : null,
+                BasePath = OperatorToken.BasePath(ctx.Parse.GetValue(basePath)),
                 OperatorToken = await OperatorToken.ReadAsync(ctx.Parse.GetValue(operatorToken), ct),
                 RequireSignIn = OperatorToken.RequireSignIn(ctx.Parse.GetValue(requireToken), ctx.Parse.GetValue(operatorToken)),
             }, WebHostRunner.Logging(verbose));
