@@ -67,7 +67,8 @@ for trx in "$results"/*.trx; do
   get() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
   passed=$((passed + $(get passed)))
   failed=$((failed + $(get failed)))
-  skipped=$((skipped + $(get notExecuted)))
+  # xunit's skipped tests are neither executed nor counted in notExecuted: they are total minus executed.
+  skipped=$((skipped + $(get total) - $(get executed)))
 done
 
 failed=$((failed + unasserted))
