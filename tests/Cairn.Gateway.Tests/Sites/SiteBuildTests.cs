@@ -229,23 +229,10 @@ public sealed class SiteBuildTests
         await Task.Delay(1000); // into the sandboxed build
         await a.SignalAsync("STOP");
         await using var b = await SiteProcess.StartAsync(gateway, "site-b", recipes, dir);
-        var bOutcome = await b.ExitAsync();
-        Assert.True(bOutcome.ExitCode == 0, bOutcome.Stderr);
-        var built = Assert.Single(bOutcome.Result.Packages);
-        Assert.Equal(JobOutcome.Built, built.Job);
+        var built = await AssertBuiltAsync(b);
+        await AssertClaimLostOnResumeAsync(a);
 
-        await a.SignalAsync("CONT");
-        var aOutcome = await a.ExitAsync();
-        Assert.Equal(ErrorCodes.BuildFailedExitCode, aOutcome.ExitCode);
-        var lost = Assert.Single(aOutcome.Result.Packages);
-        Assert.Equal(PackageStatus.Failed, lost.Status);
-        Assert.True(lost.Code == ErrorCodes.Name(ErrorCode.ClaimLost), $"{lost.Code}: {lost.Reason}\n{aOutcome.Stderr}");
-
-        await using var store = await gateway.OpenDatabaseAsync();
-        var commits = (await store.ListCommitsAsync(0, 100, CancellationToken.None)).Where(c => c.Commit.BuildKey == built.BuildKey).ToList();
-        Assert.Equal("site-b", Assert.Single(commits).Commit.Site);
-        Assert.Equal("site-b", Assert.Single(await store.GetResultsAsync(built.BuildKey!, CancellationToken.None)).Site);
-        Assert.Equal(built.Product, (await CatalogAsync(gateway)).Find(Platform, new ProductRef("slow", "1.0"))!.Root);
+        await AssertOnlySiteBPublishedAsync(gateway, built);
     }
 
     [Fact]
@@ -264,22 +251,40 @@ public sealed class SiteBuildTests
             env: new Dictionary<string, string> { ["CAIRN_FAULT_POINT"] = "site-commit:stop" });
         await a.WaitUntilStoppedAsync();
         await using var b = await SiteProcess.StartAsync(gateway, "site-b", recipes, dir);
-        var bOutcome = await b.ExitAsync();
-        Assert.True(bOutcome.ExitCode == 0, bOutcome.Stderr);
-        var built = Assert.Single(bOutcome.Result.Packages);
-        Assert.Equal(JobOutcome.Built, built.Job);
-
-        await a.SignalAsync("CONT");
-        var aOutcome = await a.ExitAsync();
-        Assert.Equal(ErrorCodes.BuildFailedExitCode, aOutcome.ExitCode);
-        var lost = Assert.Single(aOutcome.Result.Packages);
-        Assert.Equal(PackageStatus.Failed, lost.Status);
-        Assert.True(lost.Code == ErrorCodes.Name(ErrorCode.ClaimLost), $"{lost.Code}: {lost.Reason}\n{aOutcome.Stderr}");
+        var built = await AssertBuiltAsync(b);
+        await AssertClaimLostOnResumeAsync(a);
 
         // The gateway's log: the commit with site-a's stale fencing token arrived and was refused there.
         var refused = $"POST /v1/commits: {ErrorCodes.Name(ErrorCode.ClaimLost)} site site-a's claim on job {built.BuildKey}";
         Assert.True(gateway.Log.Contains(refused, StringComparison.Ordinal), $"no refused commit from site-a in the gateway's log:\n{gateway.Log}");
 
+        await AssertOnlySiteBPublishedAsync(gateway, built);
+    }
+
+    /// <summary>The site ran to the end and built its one package.</summary>
+    private static async Task<PackageResult> AssertBuiltAsync(SiteProcess site)
+    {
+        var outcome = await site.ExitAsync();
+        Assert.True(outcome.ExitCode == 0, outcome.Stderr);
+        var built = Assert.Single(outcome.Result.Packages);
+        Assert.Equal(JobOutcome.Built, built.Job);
+        return built;
+    }
+
+    /// <summary>The frozen site, resumed, found its claim gone and failed its one package for that reason.</summary>
+    private static async Task AssertClaimLostOnResumeAsync(SiteProcess site)
+    {
+        await site.SignalAsync("CONT");
+        var outcome = await site.ExitAsync();
+        Assert.Equal(ErrorCodes.BuildFailedExitCode, outcome.ExitCode);
+        var lost = Assert.Single(outcome.Result.Packages);
+        Assert.Equal(PackageStatus.Failed, lost.Status);
+        Assert.True(lost.Code == ErrorCodes.Name(ErrorCode.ClaimLost), $"{lost.Code}: {lost.Reason}\n{outcome.Stderr}");
+    }
+
+    /// <summary>Only site-b's commit and result are recorded, and the catalog holds site-b's product.</summary>
+    private static async Task AssertOnlySiteBPublishedAsync(GatewayProcess gateway, PackageResult built)
+    {
         await using var store = await gateway.OpenDatabaseAsync();
         var commits = (await store.ListCommitsAsync(0, 100, CancellationToken.None)).Where(c => c.Commit.BuildKey == built.BuildKey).ToList();
         Assert.Equal("site-b", Assert.Single(commits).Commit.Site);
