@@ -11,20 +11,30 @@ public static class Sources
     public static string Freetype => Path.Combine(Directory, "freetype_2.12.1+dfsg.orig.tar.xz");
     public static string Gsl => Path.Combine(Directory, "gsl_2.7.1+dfsg.orig.tar.gz");
 
-    private static string Find([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")
+    /// <summary>The checkout (the folder holding Cairn.slnx), e.g. for the fixtures under tests/fixtures.</summary>
+    public static string CheckoutRoot => FindCheckout() ?? throw new InvalidOperationException($"cannot find the checkout (Cairn.slnx) above {AppContext.BaseDirectory}");
+
+    private static string Find()
     {
         if (Environment.GetEnvironmentVariable("CAIRN_TEST_SOURCES") is { Length: > 0 } env) return env;
-        // Walk up from the test binaries (or, built with --artifacts-path elsewhere, from this source file) to the
-        // checkout, whose sibling is shared/sources. Where it is missing, that is the path the tests name when they fail.
+        // The checkout's sibling is shared/sources. Where it is missing, that is the path the tests name when they fail.
+        return FindCheckout() is { } checkout
+            ? Path.GetFullPath(Path.Combine(checkout, "..", "shared", "sources"))
+            : throw new InvalidOperationException($"cannot find the checkout (Cairn.slnx) above {AppContext.BaseDirectory}; set CAIRN_TEST_SOURCES");
+    }
+
+    /// <summary>Walks up from the test binaries (or, built with --artifacts-path elsewhere, from this source file) to the checkout.</summary>
+    private static string? FindCheckout([System.Runtime.CompilerServices.CallerFilePath] string sourceFile = "")
+    {
         foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) })
         {
             for (var dir = string.IsNullOrEmpty(start) ? null : new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "sources"));
+                if (File.Exists(Path.Combine(dir.FullName, "Cairn.slnx"))) return dir.FullName;
             }
         }
 
-        throw new InvalidOperationException($"cannot find the checkout (Cairn.slnx) above {AppContext.BaseDirectory}; set CAIRN_TEST_SOURCES");
+        return null;
     }
 
     /// <summary>Unpacks a source tarball with the real tar and returns its single top directory.</summary>
