@@ -33,6 +33,9 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
     /// <summary>The package's decision: up to date, or build with this key (replacing <see cref="Existing"/>).</summary>
     private sealed record Decision(Digest Key, ProductRecord? Existing, IReadOnlyList<string> SourceFiles, Platform Platform, ProductRecord? Environment)
     {
+        /// <summary>The dependency products (transitive) the build mounts, for its provenance.</summary>
+        public IReadOnlyDictionary<string, ProductRecord> DependencyProducts { get; init; } = new Dictionary<string, ProductRecord>();
+
         public bool UpToDate => Existing?.BuildKey == Key.ToString();
     }
 
@@ -196,7 +199,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         var key = BuildKey.Compute(stack.Graph, recipe,
             new BuildKeyInputs(platform, new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.DeploymentSite, platform).Deployment, deps.ToDictionary(kv => kv.Key, kv => kv.Value.Root, StringComparer.Ordinal), environment?.Root));
         var existing = Find(catalog, stack.Platform, recipe);
-        var decision = new Decision(key, existing, sources, platform, environment);
+        var decision = new Decision(key, existing, sources, platform, environment) { DependencyProducts = deps };
         if (existing is null || decision.UpToDate) return decision;
         if (existing.BuildKey is null)
         {
@@ -420,7 +423,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
                     log.WriteLine($"== publishing {recipe.Id} ({stack.Platform})");
                     log.Flush();
                     file.Flush(flushToDisk: false);
-                    result = await PublishAsync(stack, target, job, recipe, decision, paths, logFile, reports, tests!, work, started, ct).ConfigureAwait(false);
+                    result = await PublishAsync(stack, target, job, recipe, decision, paths, logFile, reports, tests!, work, started, startedAt, ct).ConfigureAwait(false);
                 }
             }
         }
@@ -467,7 +470,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
     }
 
     private async Task<PackageResult> PublishAsync(Stack stack, IPublishTarget target, JobTicket job, Recipe recipe, Decision decision, BuildPaths paths, string logFile,
-        IReadOnlyList<string> reports, TestSummary tests, string work, long started, CancellationToken ct)
+        IReadOnlyList<string> reports, TestSummary tests, string work, long started, DateTimeOffset startedAt, CancellationToken ct)
     {
         var moduleFile = Path.Combine(work, "modulefile");
         var directDeps = stack.Graph.DirectDependencies(recipe.Name);
@@ -500,6 +503,8 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
             ReplaceReason = decision.Existing is null ? null : $"rebuilt: build key changed (was {decision.Existing.BuildKey})",
             ExtraFiles = extras,
             Log = logPath,
+            Attestations = stack.Options.BuilderKey is null ? null : AttestationsPathInTree(stack.Platform, recipe.Name, recipe.Version),
+            Attest = Attestation(stack, recipe, decision, logFile, reports, startedAt),
         }, reports, ct).ConfigureAwait(false);
         _log.LogInformation("published {Recipe} as revision {Revision}", recipe.Id, published.Revision);
         return new PackageResult

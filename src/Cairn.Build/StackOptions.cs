@@ -75,6 +75,12 @@ public sealed record StackOptions
     /// <summary>Who builds each job and where products go (cairn build --gateway); null: publish into the repository.</summary>
     public Coordinated.IPublishTarget? PublishTarget { get; init; }
 
+    /// <summary>
+    /// Signs each published product's provenance and test result (docs/format/provenance.md); the caller owns it.
+    /// Null: products are published without attestations (library callers; the CLI always gives one).
+    /// </summary>
+    public Cairn.Trust.KeyPair? BuilderKey { get; init; }
+
     /// <summary>How many failed-build records to keep per NAME/VERSION.</summary>
     public int FailedRecordsToKeep { get; init; } = 5;
 }

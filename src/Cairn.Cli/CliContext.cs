@@ -125,6 +125,11 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         Remote = http => RemoteRepositoryOptions(http.Servers),
     };
 
+    /// <summary>The key that signs build attestations: --signing-key / CAIRN_SIGNING_KEY, else this host's builder key in $CAIRN_STATE.</summary>
+    public Cairn.Trust.KeyPair BuilderKey() =>
+        Cairn.Trust.Provenance.BuilderKeys.Load(parse.GetValue(GlobalOptions.SigningKey) ?? Environment.GetEnvironmentVariable("CAIRN_SIGNING_KEY"),
+            Cairn.Trust.ManifestVerifier.DefaultStateDirectory);
+
     /// <summary>The publishing key from --signing-key or CAIRN_SIGNING_KEY, read at the first commit (readers need no access to it).</summary>
     public Cairn.Repository.IManifestSigner? Signer() =>
         (parse.GetValue(GlobalOptions.SigningKey) ?? Environment.GetEnvironmentVariable("CAIRN_SIGNING_KEY")) is { Length: > 0 } key

@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Cairn.Build;
 using Cairn.Cli.Commands;
+using Cairn.Cli.Commands.Attest;
 using Cairn.Cli.Commands.Export;
 using Cairn.Cli.Commands.Gateway;
 using Cairn.Cli.Commands.History;
@@ -23,6 +24,8 @@ namespace Cairn.Cli;
 /// <summary>Every type a command prints with --json (<see cref="CliContext.Write{T}"/>), so the output needs no reflection.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ErrorOutput))]
+[JsonSerializable(typeof(AttestOutput))]
+[JsonSerializable(typeof(ProvenanceOutput))]
 [JsonSerializable(typeof(InitOutput))]
 [JsonSerializable(typeof(PublishResult))]
 [JsonSerializable(typeof(IReadOnlyList<PublishResult>))]

@@ -163,6 +163,17 @@ public enum ErrorCode
     // 1100-1119: storage backends and mirrors
     StorageInvalidUrl = 1100,
     StorageUnavailable = 1101,
+
+    // 1200-1249: provenance: signed in-toto/SLSA statements per product (docs/format/provenance.md)
+    ProvenanceMissing = 1200,
+    ProvenanceMalformed = 1201,
+    ProvenanceSignatureInvalid = 1202,
+    ProvenanceBuilderUntrusted = 1203,
+    ProvenanceSubjectMismatch = 1204,
+    ProvenanceDependencyMismatch = 1205,
+    ProvenanceNotPassed = 1206,
+    ProvenancePolicyInvalid = 1207,
+    ProvenanceSiteKeyMissing = 1208,
 }
 
 public static class ErrorCodes
@@ -210,6 +221,8 @@ public static class ErrorCodes
         >= ErrorCode.StorageUnavailable and < (ErrorCode)1120 => 6,
         ErrorCode.TrustKeyInvalid => 2,
         >= ErrorCode.TrustSignatureInvalid and < (ErrorCode)1100 => 4,
+        ErrorCode.ProvenancePolicyInvalid or ErrorCode.ProvenanceSiteKeyMissing => 2,
+        >= ErrorCode.ProvenanceMissing and < (ErrorCode)1250 => 4,
         _ => 7,
     };
 

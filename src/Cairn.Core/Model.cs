@@ -70,6 +70,7 @@ public sealed record TestSummary(int Passed, int Failed, int Skipped, string? Re
 public sealed record Replacement(Digest PreviousRoot, DateTimeOffset At, string By, string? Reason);
 
 /// <param name="Log">Path in the repository tree of the build log (cairn build), e.g. logs/linux-x86_64/zlib/1.2.13/build.log.</param>
+/// <param name="Attestations">Path in the repository tree of the product's signed in-toto statements (docs/format/provenance.md), e.g. logs/linux-x86_64/zlib/1.2.13/attestations.intoto.jsonl.</param>
 public sealed record ProductRecord(
     string Platform,
     string Name,
@@ -83,7 +84,8 @@ public sealed record ProductRecord(
     string PublishedBy,
     DateTimeOffset PublishedAt,
     IReadOnlyList<Replacement>? Replaced = null,
-    string? Log = null)
+    string? Log = null,
+    string? Attestations = null)
 {
     [JsonIgnore]
     public ProductRef Ref => new(Name, Version);

@@ -367,6 +367,7 @@ public sealed class GatewayService : IAsyncDisposable
             Tests = commit.Tests,
             PublishedBy = $"site {identity.Site}",
             Log = commit.Log,
+            Attestations = commit.Attestations,
             Replace = existing is not null,
             ReplaceReason = existing is null ? null : $"rebuilt by site {identity.Site} for build key {commit.BuildKey}",
             SkipIfBuildKeyPublished = true,

@@ -25,6 +25,18 @@ public sealed record PublishOptions
     public string? Log { get; init; }
 
     /// <summary>
+    /// Path in the repository tree of the product's attestation bundle (docs/format/provenance.md), recorded in its
+    /// catalog record. With <see cref="Attest"/> the file is written there; without it, it must be among the stored extras.
+    /// </summary>
+    public string? Attestations { get; init; }
+
+    /// <summary>
+    /// Makes the attestation bundle once the product's root is known (its statements name the root), for a commit
+    /// of host files; the bytes are stored at <see cref="Attestations"/> in the same revision.
+    /// </summary>
+    public Func<Digest, byte[]>? Attest { get; init; }
+
+    /// <summary>
     /// Leave the product alone (outcome Unchanged) when it is already published with <see cref="BuildKey"/>,
     /// whatever its content: decided under the commit lock, so of two commits of one build key that both passed
     /// their checks (a gateway whose lease expired mid-commit) only the first is written.

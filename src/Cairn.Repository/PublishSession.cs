@@ -79,6 +79,13 @@ public sealed class PublishSession : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         Platforms.Validate(options.Platform ?? _repository.DefaultPlatform);
         var extras = await StoreExtraFilesAsync(Ingest, options.ExtraFiles, ct).ConfigureAwait(false);
+        if (options.Attest is { } attest)
+        {
+            var path = ExtraPath(options.Attestations ?? throw new ArgumentException("Attest needs the Attestations path", nameof(options)));
+            using var bytes = new MemoryStream(attest(root.Digest), writable: false);
+            extras.Add((path, await Ingest.AddFileAsync(path[^1], bytes, bytes.Length, false, ct).ConfigureAwait(false)));
+        }
+
         return await CommitStoredAsync(product, root, extras, options, ct).ConfigureAwait(false);
     }
 
@@ -152,7 +159,8 @@ public sealed class PublishSession : IAsyncDisposable
         }
 
         return new ProductRecord(platform, product.Name, product.Version, root.Digest, size, files, options.BuildKey,
-            options.Dependencies, options.Tests, options.PublishedBy ?? ProductRepository.DefaultPublisher, _repository.Time.GetUtcNow(), Log: options.Log);
+            options.Dependencies, options.Tests, options.PublishedBy ?? ProductRepository.DefaultPublisher, _repository.Time.GetUtcNow(), Log: options.Log,
+            Attestations: options.Attestations);
     }
 
     /// <summary>Whether the new record is published, replaces the existing one, or leaves it alone (then the existing record is returned).</summary>

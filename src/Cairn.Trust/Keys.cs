@@ -10,6 +10,9 @@ public enum KeyKind
 {
     Root,
     Publishing,
+
+    /// <summary>Signs build attestations only (docs/format/provenance.md): a gateway site's key, or a host's local builder key.</summary>
+    Builder,
 }
 
 /// <summary>A private key file (0600): the Ed25519 seed, and for a publishing key the certificate the root gave it.</summary>

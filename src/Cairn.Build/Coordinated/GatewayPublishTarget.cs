@@ -151,13 +151,20 @@ public sealed class GatewayPublishTarget : IPublishTarget, IDisposable
                 extras.Add(new CommittedExtra(extra.Path, await ingest.AddFileAsync(name, stream, stream.Length, extra.Executable, ct).ConfigureAwait(false)));
             }
 
+            if (options.Attest is { } attest && options.Attestations is { } attestations)
+            {
+                // The site signs (its statements name the root just stored); the gateway only checks and stores them.
+                using var bytes = new MemoryStream(attest(root.Digest), writable: false);
+                extras.Add(new CommittedExtra(attestations, await ingest.AddFileAsync(attestations[(attestations.LastIndexOf('/') + 1)..], bytes, bytes.Length, false, ct).ConfigureAwait(false)));
+            }
+
             var upload = await ObjectUploader.UploadAsync(_gateway, staging, [root, .. extras.Select(e => e.Entry)], _options.UploadParallelism, ct).ConfigureAwait(false);
             _log.LogInformation("{Product}: {Uploaded} of {Reachable} objects uploaded ({Bytes} bytes)", product, upload.ObjectsUploaded, upload.ObjectsReachable, upload.BytesUploaded);
             var mode = job.Action == JobAction.Confirm ? CommitMode.Confirm : CommitMode.Publish;
             var result = new BuildResult(job.Claim.BuildKey, Site, $"{platform}/{product.Name}/{product.Version}", root.Digest,
                 JunitCases.Outcome(product.ToString(), junitReports, checkPassed: true, null), job.Environment, job.Elapsed, options.Log);
             var commit = new ProductCommit(mode, job.Claim.BuildKey, job.Claim.FencingToken, platform, product, root, extras, options.Dependencies,
-                options.Tests, options.Log, _options.Channel, result);
+                options.Tests, options.Log, _options.Channel, result) { Attestations = options.Attest is null ? null : options.Attestations };
             CommitOutcome outcome;
             job.Deciding();
             FaultPoints.Hit("site-commit");

@@ -15,6 +15,7 @@ public static class CommandCatalog
         Export.ExportCommand.Create(),
         Import.ImportCommand.Create(),
         Verify.VerifyCommand.Create(),
+        Attest.AttestCommand.Create(),
         Gc.GcCommand.Create(),
         History.HistoryCommand.Create(),
         Rollback.RollbackCommand.Create(),

@@ -111,7 +111,11 @@ public sealed record ProductCommit(
     TestSummary? Tests,
     string? Log,
     string Channel,
-    BuildResult Result);
+    BuildResult Result)
+{
+    /// <summary>Path (one of <see cref="Extras"/>) of the site's signed attestation bundle (docs/format/provenance.md); null: none.</summary>
+    public string? Attestations { get; init; }
+}
 
 /// <param name="Revision">The new revision (Publish) or the head at the time (Confirm).</param>
 /// <param name="Promotions">Channels the build key is promoted to after this commit.</param>

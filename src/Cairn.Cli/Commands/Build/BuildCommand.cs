@@ -40,6 +40,8 @@ public static class BuildCommand
                 Limits = new SandboxLimits { WallTime = TimeSpan.FromMinutes(Math.Max(1, ctx.Parse.GetValue(timeout))) },
             };
             BubblewrapSandbox.LocateBwrap();
+            using var builderKey = ctx.BuilderKey();
+            options = options with { BuilderKey = builderKey };
             if (site.Enabled(ctx))
             {
                 if (ctx.Parse.GetValue(stack.DepsFrom) is { } depsFrom && DependencySourceSpec.Parse(depsFrom).Kind != DependencySourceKind.Repository)

@@ -22,13 +22,14 @@ public static class KeyCommand
     {
         var root = new Option<bool>("--root") { Description = "A root key: kept offline, certifies publishing keys; its .pub is what clients trust" };
         var publishing = new Option<bool>("--publishing") { Description = "A publishing key: signs revisions once certified by the root" };
+        var builder = new Option<bool>("--builder") { Description = "A builder key: signs build attestations (a gateway site's key: register its .pub with 'cairn gateway site add --key')" };
         var output = new Option<string>("--output", "-o") { Description = "Private key file to write (mode 0600); the public key goes to FILE.pub", Required = true };
-        var command = new Command("generate", "Generate an Ed25519 key pair") { root, publishing, output };
+        var command = new Command("generate", "Generate an Ed25519 key pair") { root, publishing, builder, output };
         command.SetHandler((ctx, ct) =>
         {
-            if (ctx.Parse.GetValue(root) == ctx.Parse.GetValue(publishing))
+            if (new[] { ctx.Parse.GetValue(root), ctx.Parse.GetValue(publishing), ctx.Parse.GetValue(builder) }.Count(b => b) != 1)
             {
-                throw new CairnException(ErrorCode.Usage, "give exactly one of --root and --publishing", "e.g. cairn key generate --root -o root.key");
+                throw new CairnException(ErrorCode.Usage, "give exactly one of --root, --publishing and --builder", "e.g. cairn key generate --root -o root.key");
             }
 
             var path = ctx.Parse.GetValue(output)!;
@@ -37,7 +38,7 @@ public static class KeyCommand
                 throw new CairnException(ErrorCode.Usage, $"'{path}' exists", "keys are never overwritten: choose another file");
             }
 
-            var kind = ctx.Parse.GetValue(root) ? KeyKind.Root : KeyKind.Publishing;
+            var kind = ctx.Parse.GetValue(root) ? KeyKind.Root : ctx.Parse.GetValue(builder) ? KeyKind.Builder : KeyKind.Publishing;
             using var pair = Keys.Generate(kind);
             Keys.WritePrivate(pair, path);
             Keys.WritePublic(pair.Public, kind, path + ".pub");

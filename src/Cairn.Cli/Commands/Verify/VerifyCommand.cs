@@ -10,9 +10,12 @@ public static class VerifyCommand
     public static Command Create()
     {
         var full = new Option<bool>("--full") { Description = "Re-read and re-hash every object (default: check presence and sizes)" };
-        var command = new Command("verify", "Check that every kept revision is complete and sound") { full, ProductArguments.Cache() };
+        var provenance = new Option<bool>("--provenance") { Description = "Check instead every product's signed provenance and test result against a policy (docs/format/provenance.md)" };
+        var policy = new Option<string?>("--policy") { Description = "With --provenance: the trusted builders (default: $CAIRN_STATE/provenance-policy.json, else this host's builder key)" };
+        var command = new Command("verify", "Check that every kept revision is complete and sound") { full, provenance, policy, ProductArguments.Cache() };
         command.SetHandler(async (ctx, ct) =>
         {
+            if (ctx.Parse.GetValue(provenance)) return await ProvenanceCheck.RunAsync(ctx, ctx.Parse.GetValue(policy), ct);
             await using var repo = await ctx.OpenRepositoryAsync(ct);
             var progress = ctx.Progress("verifying", 0);
             var report = await new Verifier(repo).VerifyAsync(ctx.Parse.GetValue(full), progress, ct);
