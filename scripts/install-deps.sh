@@ -68,3 +68,11 @@ if [ ! -f "$s3rver_dir/node_modules/s3rver/package.json" ]; then
   mkdir -p "$s3rver_dir"
   npm install --silent --no-audit --no-fund --prefix "$s3rver_dir" s3rver@3.7.1 >/dev/null
 fi
+
+# The second DSSE implementation the provenance tests check Cairn's envelopes against (@sigstore/core on Node.js
+# >= 20.17; tests/interop/dsse, pinned by its package-lock.json). Installed into the checkout, where the tests find it.
+dsse_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/interop/dsse"
+if [ ! -f "$dsse_dir/node_modules/@sigstore/core/package.json" ]; then
+  command -v npm >/dev/null || { echo "install-deps: npm is missing (apt-get install nodejs npm)" >&2; exit 2; }
+  npm ci --silent --no-audit --no-fund --prefix "$dsse_dir" >/dev/null
+fi
