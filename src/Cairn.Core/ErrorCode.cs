@@ -163,6 +163,17 @@ public enum ErrorCode
     // 1100-1119: storage backends and mirrors
     StorageInvalidUrl = 1100,
     StorageUnavailable = 1101,
+
+    // 1300-1349: the publication log (transparency)
+    LogCheckpointInvalid = 1300,
+    LogInconsistent = 1301,
+    LogRollback = 1302,
+    LogRevisionNotIncluded = 1303,
+    LogTileInvalid = 1304,
+    LogMissing = 1305,
+    LogWitnessPolicy = 1306,
+    LogDamaged = 1307,
+    LogWitnessRefused = 1308,
 }
 
 public static class ErrorCodes
@@ -210,6 +221,7 @@ public static class ErrorCodes
         >= ErrorCode.StorageUnavailable and < (ErrorCode)1120 => 6,
         ErrorCode.TrustKeyInvalid => 2,
         >= ErrorCode.TrustSignatureInvalid and < (ErrorCode)1100 => 4,
+        >= ErrorCode.LogCheckpointInvalid and < (ErrorCode)1350 => 4,
         _ => 7,
     };
 
