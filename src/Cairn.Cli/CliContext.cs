@@ -146,15 +146,17 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
         var cache = (cacheOption is null ? null : parse.GetValue(cacheOption))
             ?? Environment.GetEnvironmentVariable("CAIRN_CACHE") ?? HttpRepository.DefaultCacheDirectory;
         var size = Environment.GetEnvironmentVariable("CAIRN_CACHE_SIZE");
+        var verifier = (parse.GetValue(GlobalOptions.Trust) ?? Environment.GetEnvironmentVariable("CAIRN_TRUST")) is { Length: > 0 } trust
+            ? new Cairn.Trust.ManifestVerifier(trust, Cairn.Trust.ManifestVerifier.DefaultStateDirectory, Time, Logger)
+            : null;
         return new RemoteOptions
         {
             Servers = servers,
             Proxies = RemoteOptions.ParseProxies(parse.GetValue(GlobalOptions.Proxy)
                 ?? Environment.GetEnvironmentVariable("HTTP_PROXY") ?? Environment.GetEnvironmentVariable("http_proxy")),
             CacheDirectory = cache,
-            Verifier = (parse.GetValue(GlobalOptions.Trust) ?? Environment.GetEnvironmentVariable("CAIRN_TRUST")) is { Length: > 0 } trust
-                ? new Cairn.Trust.ManifestVerifier(trust, Cairn.Trust.ManifestVerifier.DefaultStateDirectory, Time, Logger)
-                : null,
+            Verifier = verifier,
+            Log = verifier is null ? null : LogVerifier(verifier),
             CacheMaxBytes = string.IsNullOrEmpty(size) ? new RemoteOptions { Servers = [] }.CacheMaxBytes : RemoteOptions.ParseSize(size),
         }.WithSettings(name => name switch
         {
@@ -165,6 +167,11 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
             _ => Environment.GetEnvironmentVariable(name),
         });
     }
+
+    /// <summary>The publication log's client checks (docs/security.md): signed by the publishing key the head's signature names; CAIRN_LOG_POLICY names a witness policy.</summary>
+    public Cairn.Trust.Transparency.LogVerifier LogVerifier(Cairn.Trust.ManifestVerifier verifier) =>
+        new(Cairn.Trust.ManifestVerifier.DefaultStateDirectory, () => verifier.PublishingKeys, Time,
+            Environment.GetEnvironmentVariable("CAIRN_LOG_POLICY") is { Length: > 0 } policy ? Cairn.Trust.Transparency.WitnessPolicy.Load(policy) : null, Logger);
 
     /// <summary>The materialize cache: the command's --cache, else CAIRN_CACHE, else the written repository's own.</summary>
     public static string CacheDirectory(string? explicitCache, WritableLocation location) =>

@@ -174,6 +174,17 @@ public enum ErrorCode
     ProvenanceNotPassed = 1206,
     ProvenancePolicyInvalid = 1207,
     ProvenanceSiteKeyMissing = 1208,
+
+    // 1300-1349: the publication log (transparency)
+    LogCheckpointInvalid = 1300,
+    LogInconsistent = 1301,
+    LogRollback = 1302,
+    LogRevisionNotIncluded = 1303,
+    LogTileInvalid = 1304,
+    LogMissing = 1305,
+    LogWitnessPolicy = 1306,
+    LogDamaged = 1307,
+    LogWitnessRefused = 1308,
 }
 
 public static class ErrorCodes
@@ -223,6 +234,8 @@ public static class ErrorCodes
         >= ErrorCode.TrustSignatureInvalid and < (ErrorCode)1100 => 4,
         ErrorCode.ProvenancePolicyInvalid or ErrorCode.ProvenanceSiteKeyMissing => 2,
         >= ErrorCode.ProvenanceMissing and < (ErrorCode)1250 => 4,
+
+        >= ErrorCode.LogCheckpointInvalid and < (ErrorCode)1350 => 4,
         _ => 7,
     };
 

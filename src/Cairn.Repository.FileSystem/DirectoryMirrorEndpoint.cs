@@ -43,6 +43,8 @@ public sealed class DirectoryMirrorEndpoint(string root) : IMirrorEndpoint
     {
         // Partial files live in tmp/ and land by rename: an interrupted copy never leaves a short file in place.
         MakeDirectories();
+        // Log tiles live in nested folders (log/tile/0/x001/…).
+        if (key.StartsWith(LogFiles.Folder + "/", StringComparison.Ordinal)) Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(_root, key))!);
         DurableFile.WriteAllBytes(Path.Combine(_root, key), bytes, Tmp);
         return Task.CompletedTask;
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Cairn.Core;
 using Cairn.Repository.IO;
+using Cairn.Repository.Transparency;
 
 namespace Cairn.Repository.FileSystem;
 
@@ -157,6 +158,28 @@ public sealed class FileRevisionStore : WritableRevisionStore, IResignableRevisi
                 .Select(Path.GetFileNameWithoutExtension).OfType<string>()
                 .Order(StringComparer.Ordinal).ToList()
             : [];
+    }
+
+    public override ICheckpointSigner? CheckpointSigner => Signer as ICheckpointSigner;
+
+    protected override ValueTask<byte[]?> ReadLogFileAsync(string path, CancellationToken ct)
+    {
+        try
+        {
+            return ValueTask.FromResult<byte[]?>(File.ReadAllBytes(Path.Combine(_root, path)));
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return ValueTask.FromResult<byte[]?>(null);
+        }
+    }
+
+    protected override ValueTask WriteLogFileAsync(string path, byte[] bytes, CancellationToken ct)
+    {
+        var full = Path.Combine(_root, path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        DurableFile.WriteAllBytes(full, bytes, _tmp);
+        return ValueTask.CompletedTask;
     }
 
     protected override ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Cairn.Core;
+using Cairn.Repository.Transparency;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -135,6 +136,12 @@ public sealed class HttpRevisionStore : IRevisionReader
             _log.LogWarning("server {Server} is stale: revision {Stale}, newer revision {Head} taken from {Best}", stale.Server, stale.Manifest!.Revision, best.Manifest!.Revision, best.Server);
         }
 
+        // The publication log, from the server whose head is used (docs/security.md): a head outside it is refused.
+        if (_options.Log is { } log)
+        {
+            await log.CheckAsync(new ServerLogSource(this, _options.Servers.ToList().IndexOf(best.Server)), LogFiles.Origin(Config.Name), best.Manifest!, ct).ConfigureAwait(false);
+        }
+
         _head = best.Manifest;
         return _head;
     }
@@ -261,6 +268,7 @@ public sealed class HttpRevisionStore : IRevisionReader
         if (_options.Verifier is { } verifier)
         {
             var signed = await FetchSignedAsync(verifier, Path.ChangeExtension(path, ".sig"), path, revision, revalidate: false, ct).ConfigureAwait(false);
+            if (signed is not null && _options.Log is { } log) await log.CheckAsync(new ServerLogSource(this, null), LogFiles.Origin(Config.Name), signed, ct).ConfigureAwait(false);
             _revisions[revision] = signed;
             return signed;
         }
@@ -346,4 +354,17 @@ public sealed class HttpRevisionStore : IRevisionReader
             }
         }
     }
+
+    /// <summary>The log's files from one server (the one whose head is used), or from any (null) for older revisions.</summary>
+    private sealed class ServerLogSource(HttpRevisionStore store, int? server) : ILogSource
+    {
+        public string Where(string path) => new Uri(store._options.Servers[server ?? 0], path).ToString();
+
+        public Task<byte[]?> ReadAsync(string path, long maxBytes, CancellationToken ct) => server is { } s
+            ? store._fetcher.FetchFromServerAsync(s, new FetchRequest(path, maxBytes) { Revalidate = path == LogFiles.Checkpoint }, (bytes, _) => bytes, notFoundIsNull: true, ct)
+            : store._fetcher.FetchAsync(new FetchRequest(path, maxBytes), (bytes, _) => bytes, notFoundIsNull: true, ct);
+    }
+
+    /// <summary>The publication log as this client reads it (cairn log show/verify/prove on a remote repository).</summary>
+    public ILogSource LogSource => new ServerLogSource(this, null);
 }

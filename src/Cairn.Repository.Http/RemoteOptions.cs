@@ -60,6 +60,9 @@ public sealed record RemoteOptions
     /// </summary>
     public IManifestVerifier? Verifier { get; init; }
 
+    /// <summary>Checks the publication log whenever a signed head or revision is read (docs/security.md); null: not checked.</summary>
+    public Transparency.ILogChecker? Log { get; init; }
+
     /// <summary>Fetch each object from /objects/&lt;digest&gt; (cairn serve only) instead of a range of its pack.</summary>
     public bool PreferObjectUrls { get; init; }
 

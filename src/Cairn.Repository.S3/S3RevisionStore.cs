@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Cairn.Core;
+using Cairn.Repository.Transparency;
 
 namespace Cairn.Repository.S3;
 
@@ -124,6 +125,14 @@ public sealed class S3RevisionStore : WritableRevisionStore, IResignableRevision
     private CairnException Conflict(long revision) =>
         new(ErrorCode.ConcurrentUpdate, $"revision {revision} of {_s3.Location.Display} was committed by another writer",
             "another publisher committed at the same time (its lease expired or it ignored the lock); run the command again");
+
+    public override ICheckpointSigner? CheckpointSigner => Signer as ICheckpointSigner;
+
+    protected override async ValueTask<byte[]?> ReadLogFileAsync(string path, CancellationToken ct) =>
+        (await _s3.GetAsync(path, ct).ConfigureAwait(false))?.Bytes;
+
+    protected override async ValueTask WriteLogFileAsync(string path, byte[] bytes, CancellationToken ct) =>
+        await _s3.PutAsync(path, bytes, ct).ConfigureAwait(false);
 
     protected override async ValueTask DeleteRevisionAsync(long revision, CancellationToken ct)
     {

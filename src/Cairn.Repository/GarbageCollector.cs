@@ -1,4 +1,5 @@
 using Cairn.Core;
+using Cairn.Core.Transparency;
 
 namespace Cairn.Repository;
 
@@ -44,22 +45,32 @@ public sealed class GarbageCollector(WritableRepository repository)
         }
 
         var result = await repository.Objects.RetainAsync(live.Contains, dryRun, ct).ConfigureAwait(false);
+
+        // The publication log records which revisions gc removed (they stay in the log: it is append-only).
+        var logged = dryRun || removed.Count == 0 ? null : new LogRecord(1, "gc", head.Revision, null, null, null,
+            Shorten($"removed revisions {string.Join(", ", removed)}"), ProductRepository.DefaultPublisher, repository.Time.GetUtcNow());
         if (!dryRun && result.ObjectsDeleted > 0)
         {
             // Packs were deleted or rewritten: the head's pack list (what remote clients read, since a static web
             // server cannot list directories) is stale. A new revision with the same content records the new list.
-            await repository.Store.CommitAsync(head with
+            await PublishSession.CommitLoggedAsync(repository, head with
             {
                 Revision = head.Revision + 1,
                 Parent = head.Revision,
                 Timestamp = repository.Time.GetUtcNow(),
                 Message = $"gc: repacked ({result.ContainersRewritten} packs rewritten, {result.ObjectsDeleted} objects removed)",
                 Packs = null,
-            }, ct).ConfigureAwait(false);
+            }, null, logged, ct).ConfigureAwait(false);
+        }
+        else if (logged is not null)
+        {
+            await PublishSession.AppendLogLockedAsync(repository, logged, ct).ConfigureAwait(false);
         }
 
         return new GcResult(removed, kept.Count, result, dryRun);
     }
+
+    private static string Shorten(string text) => text.Length <= 2048 ? text : text[..2048] + "…";
 
     /// <summary>Marks every object the tree reaches; objects already marked (shared with another revision) are not walked again.</summary>
     private Task MarkTreeAsync(Digest root, HashSet<Digest> live, CancellationToken ct) =>

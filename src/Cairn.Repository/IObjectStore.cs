@@ -91,4 +91,28 @@ public abstract class WritableRevisionStore : IRevisionReader
     protected internal abstract ValueTask CommitAsync(Manifest manifest, CancellationToken ct);
 
     protected internal abstract ValueTask DeleteRevisionAsync(long revision, CancellationToken ct);
+
+    /// <summary>Signs the publication log's checkpoints; null: the repository keeps no log (it is unsigned).</summary>
+    public virtual Transparency.ICheckpointSigner? CheckpointSigner => null;
+
+    /// <summary>The publication log's files (docs/format/transparency-log.md), as readers see them.</summary>
+    public Transparency.ILogSource LogSource => new StoreLogSource(this);
+
+    /// <summary>A file under log/ (<see cref="LogFiles"/>); null when it does not exist.</summary>
+    protected internal abstract ValueTask<byte[]?> ReadLogFileAsync(string path, CancellationToken ct);
+
+    /// <summary>Writes a file under log/ durably (replacing it); only <see cref="PublishSession"/> calls it, under the commit lock.</summary>
+    protected internal abstract ValueTask WriteLogFileAsync(string path, byte[] bytes, CancellationToken ct);
+
+    private sealed class StoreLogSource(WritableRevisionStore store) : Transparency.ILogSource
+    {
+        public string Where(string path) => path;
+
+        public async Task<byte[]?> ReadAsync(string path, long maxBytes, CancellationToken ct)
+        {
+            var bytes = await store.ReadLogFileAsync(path, ct).ConfigureAwait(false);
+            return bytes is null || bytes.LongLength <= maxBytes ? bytes
+                : throw new CairnException(ErrorCode.LogTileInvalid, $"'{path}' is {bytes.LongLength} bytes, above the limit of {maxBytes}", "restore log/ from a mirror");
+        }
+    }
 }

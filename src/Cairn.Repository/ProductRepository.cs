@@ -139,6 +139,10 @@ public sealed class WritableRepository(IObjectStore objects, WritableRevisionSto
     /// <summary>Takes the shared objects lock and catches up with the store: objects may be put from here on.</summary>
     public Task<PublishSession> BeginPublishAsync(CancellationToken ct) => PublishSession.BeginAsync(this, ct);
 
+    /// <summary>Adds a witness's cosignature to the log's checkpoint if it is still the one cosigned; false when a newer one replaced it.</summary>
+    public Task<bool> AttachCosignatureAsync(string checkpointText, Core.Transparency.NoteSignature cosignature, CancellationToken ct) =>
+        PublishSession.AttachCosignatureAsync(this, checkpointText, cosignature, ct);
+
     /// <summary>Creates revision 1 (empty) for a fresh repository.</summary>
     public async ValueTask InitializeAsync(CancellationToken ct)
     {

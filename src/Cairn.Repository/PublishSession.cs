@@ -1,10 +1,12 @@
 using Cairn.Core;
+using Cairn.Core.Transparency;
+using Cairn.Repository.Transparency;
 using Microsoft.Extensions.Logging;
 
 namespace Cairn.Repository;
 
 /// <summary>What a commit that is not a publish (rollback, tag) makes of the head it read under the commit lock.</summary>
-internal sealed record RevisionChange(TreeEntry Root, Catalog Catalog, IReadOnlyDictionary<string, long> Tags, string Message);
+internal sealed record RevisionChange(TreeEntry Root, Catalog Catalog, IReadOnlyDictionary<string, long> Tags, string Message, string? By = null);
 
 /// <summary>
 /// The one path by which a revision is written (docs/format/repository.md §7 and §8 name this class). In order:
@@ -14,7 +16,9 @@ internal sealed record RevisionChange(TreeEntry Root, Catalog Catalog, IReadOnly
 /// <item>objects are ingested (<see cref="Ingest"/>, <see cref="StoreAsync"/>) or accepted as uploaded (<see cref="PutAsync"/>);</item>
 /// <item>every object is flushed, before the commit lock, so a manifest never names an object that is not durable;</item>
 /// <item>the commit lock, and a refresh again (revisions committed while we waited brought objects);</item>
-/// <item>the head is read, the new tree and catalog written and flushed, then the manifest is committed.</item>
+/// <item>the head is read, the new tree and catalog written and flushed, then the manifest is committed;</item>
+/// <item>in a signed repository, the publication log: entry bundles and tiles before the manifest, the signed checkpoint
+/// after it (docs/format/transparency-log.md §5).</item>
 /// </list>
 /// </summary>
 public sealed class PublishSession : IAsyncDisposable
@@ -142,7 +146,7 @@ public sealed class PublishSession : IAsyncDisposable
         }
 
         var manifest = await CommitLockedAsync(head, new RevisionChange(newRoot, catalog.With(decided), head.Tags,
-            $"{(outcome == PublishOutcome.Replaced ? "replace" : "publish")} {platform}/{product}"), ct).ConfigureAwait(false);
+            $"{(outcome == PublishOutcome.Replaced ? "replace" : "publish")} {platform}/{product}", decided.PublishedBy), ct).ConfigureAwait(false);
         _repository.Logger.LogInformation("published {Product} as revision {Revision}", product, manifest.Revision);
         return new PublishResult(outcome, decided, manifest.Revision, Ingest.Files, Ingest.Bytes);
     }
@@ -211,8 +215,8 @@ public sealed class PublishSession : IAsyncDisposable
         var root = await Ingest.AddDirectoryAsync("", [], ct).ConfigureAwait(false);
         var catalogDigest = await PutCatalogAsync(Catalog.Empty, ct).ConfigureAwait(false);
         var config = _repository.Store.Config;
-        await _repository.Store.CommitAsync(new Manifest(1, config.Name, 1, null, _repository.Time.GetUtcNow(), root.Digest, root.Size, catalogDigest,
-            new Dictionary<string, long>(), "init"), ct).ConfigureAwait(false);
+        await CommitLoggedAsync(new Manifest(1, config.Name, 1, null, _repository.Time.GetUtcNow(), root.Digest, root.Size, catalogDigest,
+            new Dictionary<string, long>(), "init"), null, ct).ConfigureAwait(false);
     }
 
     /// <summary>Takes the commit lock and catches up with the objects of revisions committed while we waited for it.</summary>
@@ -238,8 +242,77 @@ public sealed class PublishSession : IAsyncDisposable
         FaultPoints.Hit("after-catalog");
         var manifest = new Manifest(1, head.Repository, head.Revision + 1, head.Revision, _repository.Time.GetUtcNow(), change.Root.Digest, change.Root.Size,
             catalogDigest, new SortedDictionary<string, long>(change.Tags.ToDictionary(), StringComparer.Ordinal), change.Message);
-        await _repository.Store.CommitAsync(manifest, ct).ConfigureAwait(false);
+        await CommitLoggedAsync(manifest, change.By, ct).ConfigureAwait(false);
         return manifest;
+    }
+
+    private Task CommitLoggedAsync(Manifest manifest, string? by, CancellationToken ct) => CommitLoggedAsync(_repository, manifest, by, null, ct);
+
+    /// <summary>
+    /// Commits the manifest and, in a signed repository, appends it to the publication log: tiles and entries first, the
+    /// checkpoint last. A log that missed revisions (a commit that died between its head and its checkpoint, or a
+    /// repository signed before it had a log) first catches up with the revisions still there. <paramref name="before"/>
+    /// is a record logged just before the revision (gc's). Caller holds the commit lock.
+    /// </summary>
+    internal static async Task CommitLoggedAsync(WritableRepository repository, Manifest manifest, string? by, LogRecord? before, CancellationToken ct)
+    {
+        var store = repository.Store;
+        if (store.CheckpointSigner is not { } signer)
+        {
+            await store.CommitAsync(manifest, ct).ConfigureAwait(false);
+            return;
+        }
+
+        var log = new LogAppender(store, signer);
+        var (size, last) = await log.ReadStateAsync(ct).ConfigureAwait(false);
+        var records = await MissedRecordsAsync(store, last, manifest.Revision, ct).ConfigureAwait(false);
+        if (before is not null) records.Add(before.Encode());
+        records.Add(LogAppender.RecordOf(manifest, by ?? ProductRepository.DefaultPublisher).Encode());
+        var checkpoint = await log.AppendAsync(size, records, ct).ConfigureAwait(false);
+        FaultPoints.Hit("after-log-tiles");
+        await store.CommitAsync(manifest, ct).ConfigureAwait(false);
+        await log.PublishAsync(checkpoint, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Appends a record that is not a revision (gc that removed revisions) to a signed repository's log. Caller holds the commit lock.</summary>
+    internal static async Task AppendLogLockedAsync(WritableRepository repository, LogRecord record, CancellationToken ct)
+    {
+        var store = repository.Store;
+        if (store.CheckpointSigner is not { } signer) return;
+        var log = new LogAppender(store, signer);
+        var (size, last) = await log.ReadStateAsync(ct).ConfigureAwait(false);
+        var records = await MissedRecordsAsync(store, last, record.Revision + 1, ct).ConfigureAwait(false);
+        records.Add(record.Encode());
+        var checkpoint = await log.AppendAsync(size, records, ct).ConfigureAwait(false);
+        await log.PublishAsync(checkpoint, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Records of the revisions after the log's last one and before <paramref name="next"/> that still exist.</summary>
+    private static async Task<List<byte[]>> MissedRecordsAsync(WritableRevisionStore store, LogRecord? last, long next, CancellationToken ct)
+    {
+        var records = new List<byte[]>();
+        var by = $"{ProductRepository.DefaultPublisher} (catching up)";
+        for (var r = (last?.Revision ?? 0) + 1; r < next; r++)
+        {
+            if (await store.ReadRevisionAsync(r, ct).ConfigureAwait(false) is { } missed) records.Add(LogAppender.RecordOf(missed, by).Encode());
+        }
+
+        return records;
+    }
+
+    /// <summary>
+    /// Adds a witness's cosignature line to log/checkpoint if it still holds <paramref name="checkpointText"/> (a newer
+    /// checkpoint needs a new cosignature); false otherwise. Takes the commit lock.
+    /// </summary>
+    internal static async Task<bool> AttachCosignatureAsync(WritableRepository repository, string checkpointText, NoteSignature cosignature, CancellationToken ct)
+    {
+        var store = repository.Store;
+        await using var commitLock = await store.LockCommitAsync(ct).ConfigureAwait(false);
+        var bytes = await store.LogSource.ReadAsync(LogFiles.Checkpoint, SignedNote.MaxBytes, ct).ConfigureAwait(false);
+        if (bytes is null || SignedNote.Parse(bytes) is not { } note || note.Text != checkpointText) return false;
+        var others = note.Signatures.Where(s => s.KeyName != cosignature.KeyName || s.KeyId != cosignature.KeyId);
+        await store.WriteLogFileAsync(LogFiles.Checkpoint, new SignedNote(note.Text, [.. others, cosignature]).EncodeBytes(), ct).ConfigureAwait(false);
+        return true;
     }
 
     private async Task<Digest> PutCatalogAsync(Catalog catalog, CancellationToken ct)

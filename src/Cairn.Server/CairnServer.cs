@@ -53,6 +53,10 @@ public static partial class CairnServer
     [GeneratedRegex("^[0-9]{16}$")]
     private static partial Regex RevisionName();
 
+    /// <summary>A C2SP tile or entry-bundle path below log/tile/ (format/transparency-log.md §3).</summary>
+    [GeneratedRegex(@"^(entries|[0-9]|[1-5][0-9]|6[0-3])/(x[0-9]{3}/)*[0-9]{3}(\.p/([1-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5]))?$")]
+    private static partial Regex TilePath();
+
     public static WebApplication Build(ServeOptions options, Action<ILoggingBuilder>? logging = null)
     {
         var root = Path.GetFullPath(options.RepositoryPath);
@@ -153,6 +157,13 @@ public static partial class CairnServer
 
         app.MapMethods("/revocations.json", ["GET", "HEAD"], (HttpContext context) =>
             SmallFile(context, "signature", Path.Combine(root, FileSystemLayout.Revocations), shortLived));
+
+        // The publication log: the checkpoint changes with each commit; tiles and entry bundles never change.
+        app.MapMethods("/" + LogFiles.Checkpoint, ["GET", "HEAD"], (HttpContext context) =>
+            SmallFile(context, "log", Path.Combine(root, LogFiles.Checkpoint), shortLived, "text/plain; charset=utf-8"));
+
+        app.MapMethods("/log/tile/{**path}", ["GET", "HEAD"], (HttpContext context, string path) =>
+            TilePath().IsMatch(path) ? SmallFile(context, "log", Path.Combine(root, LogFiles.Folder, "tile", path), Immutable, "application/octet-stream") : Results.NotFound());
 
         app.MapMethods("/revisions/{name}.sig", ["GET", "HEAD"], (HttpContext context, string name) =>
         {
@@ -258,7 +269,7 @@ public static partial class CairnServer
     }
 
     /// <summary>A small file read whole, with a strong ETag of its SHA-256 (manifest.json changes in place).</summary>
-    private static IResult SmallFile(HttpContext context, string kind, string path, string cacheControl)
+    private static IResult SmallFile(HttpContext context, string kind, string path, string cacheControl, string contentType = "application/json")
     {
         context.Items["kind"] = kind;
         byte[] bytes;
@@ -268,14 +279,14 @@ public static partial class CairnServer
             bytes = File.ReadAllBytes(path);
             modified = File.GetLastWriteTimeUtc(path);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return Results.NotFound();
         }
 
         context.Response.Headers.CacheControl = cacheControl;
         var etag = new EntityTagHeaderValue($"\"{Convert.ToHexStringLower(SHA256.HashData(bytes))}\"");
-        return Results.Bytes(bytes, "application/json", lastModified: modified, entityTag: etag, enableRangeProcessing: true);
+        return Results.Bytes(bytes, contentType, lastModified: modified, entityTag: etag, enableRangeProcessing: true);
     }
 
     /// <summary>The addresses actually bound (port 0 resolved), once the app has started.</summary>

@@ -1,11 +1,14 @@
 using Cairn.Core;
+using Cairn.Core.Transparency;
 using Cairn.Repository;
+using Cairn.Repository.Transparency;
+using Cairn.Trust.Transparency;
 using NSec.Cryptography;
 
 namespace Cairn.Trust;
 
 /// <summary>Signs revisions with a publishing key that carries the root's certificate (docs/format/repository.md §6.1).</summary>
-public sealed class ManifestSigner : IManifestSigner, IDisposable
+public sealed class ManifestSigner : IManifestSigner, ICheckpointSigner, IDisposable
 {
     private readonly KeyPair _key;
     private readonly PublicKey _root;
@@ -68,6 +71,9 @@ public sealed class ManifestSigner : IManifestSigner, IDisposable
         var file = new SignatureFile(1, Envelope.Create(Envelope.ManifestType, statement, TrustJson.Default.ManifestStatement, _key), _key.Certificate!, Keys.Encode(_root));
         return CairnJson.Serialize(file, TrustJson.Default.SignatureFile);
     }
+
+    /// <summary>Signs the publication log's checkpoint with the same key (a C2SP Ed25519 note signature).</summary>
+    public NoteSignature SignNote(string keyName, string text) => NoteKeys.Sign(_key.Private, keyName, text);
 
     public void Dispose() => _key.Dispose();
 }

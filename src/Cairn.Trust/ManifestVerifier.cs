@@ -45,6 +45,11 @@ public sealed class ManifestVerifier : IManifestVerifier
 
     public string TrustedRoot => _trustedFingerprint!;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PublicKey> _publishingKeys = new();
+
+    /// <summary>The certified publishing keys whose signatures were accepted in this run: they also sign the publication log's checkpoint.</summary>
+    public IReadOnlyCollection<PublicKey> PublishingKeys => [.. _publishingKeys.Values];
+
     public long MaxEnvelopeBytes { get; init; } = 64 << 10;
 
     /// <summary>$CAIRN_STATE, else $XDG_STATE_HOME/cairn, else ~/.local/state/cairn.</summary>
@@ -107,6 +112,7 @@ public sealed class ManifestVerifier : IManifestVerifier
         }
 
         var s = file.Statement.Read(TrustJson.Default.ManifestStatement, "manifest signature");
+        _publishingKeys[cert.KeyId] = key;
         if (s.Repository != repository)
         {
             throw new CairnException(ErrorCode.TrustWrongRepository, $"'{where}' is the signed manifest of repository '{s.Repository}', not '{repository}'",

@@ -31,6 +31,7 @@ public static class CommandCatalog
         Gateway.GatewayCommand.Create(),
         Coherence.CoherenceCommand.Create(),
         RecipeImport.RecipeCommand.Create(),
+        Log.LogCommand.Create(),
     ];
 
     /// <summary>Runs a command body with the shared error handling: coded errors print what/why/what-to-do and map to documented exit codes.</summary>

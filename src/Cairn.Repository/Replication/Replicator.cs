@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Cairn.Core;
+using Cairn.Core.Transparency;
 using Cairn.Repository;
 using Microsoft.Extensions.Logging;
 
@@ -56,6 +57,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
         var revisionsTask = FetchRevisionsAsync(head.Revision, durableRevision, smallGate, ct);
         var revocationsTask = source.GetAsync(RepositoryFiles.Revocations, ct);
         var headSignatureTask = source.GetAsync(RepositoryFiles.HeadSignature, ct);
+        var checkpointTask = source.GetAsync(LogFiles.Checkpoint, ct);
 
         var written = false;
         if (await destination.GetAsync(RepositoryFiles.Config, ct).ConfigureAwait(false) is not { } destConfig || !MirrorJson.IsConfig(destConfig))
@@ -120,6 +122,9 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
             await destination.FlushAsync(keys, ct).ConfigureAwait(false);
         }
 
+        // The publication log's tiles before the head, its checkpoint after it (format/transparency-log.md §5).
+        var checkpoint = await CopyLogAsync(await checkpointTask.ConfigureAwait(false), ct).ConfigureAwait(false);
+
         if (await revocationsTask.ConfigureAwait(false) is { } revocations)
         {
             await destination.PutAsync(RepositoryFiles.Revocations, revocations, ct).ConfigureAwait(false);
@@ -134,13 +139,47 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
 
             await destination.PutAsync(RepositoryFiles.Head, headBytes, ct).ConfigureAwait(false);
         }
-        else if (destHead!.Revision > head.Revision)
+
+        if (checkpoint is not null) await destination.PutAsync(LogFiles.Checkpoint, checkpoint, ct).ConfigureAwait(false);
+        if (!moved && destHead!.Revision > head.Revision)
         {
             logger?.LogWarning("{Dest} is at revision {Dest} and the source at {Src}: head left alone", destination.Display, destHead.Revision, head.Revision);
         }
 
         return new ReplicateResult(head.Revision, copied, present, revisions, bytes, moved);
     }
+
+    /// <summary>
+    /// Copies the source log's entry bundles and tiles the destination lacks; returns the checkpoint to write after the
+    /// head, or null when the source has no log or the destination's is not smaller (a mirror's log never shrinks).
+    /// </summary>
+    private async Task<byte[]?> CopyLogAsync(byte[]? checkpoint, CancellationToken ct)
+    {
+        if (checkpoint is null || LogSize(checkpoint) is not { } size) return null;
+        var destSize = await destination.GetAsync(LogFiles.Checkpoint, ct).ConfigureAwait(false) is { } d ? LogSize(d) ?? 0 : 0;
+        if (destSize >= size) return null;
+        var files = new List<string>();
+        foreach (var tile in Tiles.All(size))
+        {
+            // A full tile the destination's tree already had is there and never changes.
+            if (tile.IsFull && (tile.Index + 1) * Tiles.Width <= Tiles.HashCount(tile.Level, destSize)) continue;
+            files.Add(LogFiles.Tile(tile));
+            if (tile.Level == 0) files.Add(LogFiles.Entries(tile.Index, tile.Width));
+        }
+
+        await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = SmallFilesInFlight, CancellationToken = ct }, async (file, c) =>
+        {
+            var bytes = await source.GetAsync(file, c).ConfigureAwait(false)
+                ?? throw new CairnException(ErrorCode.LogDamaged, $"'{source.Display}{file}' is missing: the source's publication log is incomplete",
+                    "run 'cairn log verify' on the source");
+            await destination.PutAsync(file, bytes, c).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        logger?.LogInformation("copied {Files} log files (tree of {Size} entries)", files.Count, size);
+        return checkpoint;
+    }
+
+    private static long? LogSize(byte[] checkpoint) =>
+        SignedNote.Parse(checkpoint) is { } note && Checkpoint.Parse(note.Text) is { } c ? c.Size : null;
 
     private sealed record FetchedRevision(long Revision, byte[] Bytes, byte[]? Signature);
 
