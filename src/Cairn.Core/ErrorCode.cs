@@ -146,6 +146,12 @@ public enum ErrorCode
     SiteOfferInvalid = 925,
     SiteTokenFileInvalid = 926,
 
+    // 950-959: the web dashboard (docs/dashboard.md): refusals answered as HTTP errors, never process exits
+    DashboardAntiForgeryRejected = 950,
+    DashboardPageNotFound = 951,
+    OperatorSignInRequired = 952,
+    OperatorActionsDisabled = 953,
+
     // 10xx: trust: signed manifests, keys, revocation (docs/security.md)
     TrustSignatureInvalid = 1000,
     TrustWrongRepository = 1001,

@@ -121,7 +121,7 @@ public static partial class Dashboard
     }
 
     private static Task<object> NoSuchPageAsync(PageContext page, CancellationToken ct) =>
-        Task.FromResult<object>(ErrorPage.Of(404, "not-found", $"no dashboard page at {page.Http.Request.Path}", "start from the products list"));
+        Task.FromResult<object>(ErrorPage.Of(404, ErrorCodes.Name(ErrorCode.DashboardPageNotFound), $"no dashboard page at {page.Http.Request.Path}", "start from the products list"));
 
     private static IResult ServeAsset(HttpContext c, string name)
     {
@@ -338,7 +338,7 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
                 return;
             }
 
-            await WriteAsync(c, page, ErrorPage.Of(401, ErrorCodes.Name(ErrorCode.TokenInvalid), "this dashboard needs the operator's sign-in",
+            await WriteAsync(c, page, ErrorPage.Of(401, ErrorCodes.Name(ErrorCode.OperatorSignInRequired), "this dashboard needs the operator's sign-in",
                 "sign in at " + page.Url("/login") + ", or send 'Authorization: Bearer OPERATOR-TOKEN'"));
             return;
         }

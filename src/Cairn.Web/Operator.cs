@@ -79,13 +79,13 @@ internal static class OperatorActions
         var ct = c.RequestAborted;
         if (site.Options.Coordination is not { } store || site.Sessions is null)
         {
-            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(404, "not-found", "this server has no operator actions", "start cairn gateway with --operator-token-file"));
+            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(404, ErrorCodes.Name(ErrorCode.OperatorActionsDisabled), "this server has no operator actions", "start cairn gateway with --operator-token-file FILE"));
             return;
         }
 
         if (page.OperatorCookie is not { } cookie)
         {
-            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(401, ErrorCodes.Name(ErrorCode.TokenInvalid), "operator actions need an operator sign-in", "sign in with the operator token first"));
+            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(401, ErrorCodes.Name(ErrorCode.OperatorSignInRequired), "operator actions need an operator sign-in", "sign in with the operator token first"));
             return;
         }
 
@@ -98,7 +98,7 @@ internal static class OperatorActions
         var form = await c.Request.ReadFormAsync(ct);
         if (!site.Sessions.IsAntiForgeryToken(cookie, form[OperatorSessions.AntiForgeryField].ToString() is { Length: > 0 } t ? t : null))
         {
-            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(400, "anti-forgery", "the form's anti-forgery token is missing or not this session's",
+            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(400, ErrorCodes.Name(ErrorCode.DashboardAntiForgeryRejected), "the form's anti-forgery token is missing or not this session's",
                 "reload the page and submit the form again"));
             return;
         }
@@ -237,7 +237,7 @@ internal static class SignIn
         var form = c.Request.HasFormContentType ? await c.Request.ReadFormAsync(c.RequestAborted) : FormCollection.Empty;
         if (page.OperatorCookie is { } cookie && !site.Sessions!.IsAntiForgeryToken(cookie, form[OperatorSessions.AntiForgeryField].ToString()))
         {
-            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(400, "anti-forgery", "the form's anti-forgery token is missing or not this session's", "reload the page and sign out again"));
+            await DashboardSite.WriteAsync(c, page, ErrorPage.Of(400, ErrorCodes.Name(ErrorCode.DashboardAntiForgeryRejected), "the form's anti-forgery token is missing or not this session's", "reload the page and sign out again"));
             return;
         }
 

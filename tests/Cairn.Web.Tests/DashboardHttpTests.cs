@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Cairn.Core;
 
 namespace Cairn.Web.Tests;
 
@@ -184,9 +185,25 @@ public sealed class DashboardHttpTests(StackFixture stack) : IDisposable
         Assert.Contains("nope/1.0 is not in revision", await html.Content.ReadAsStringAsync());
         using var json = await GetAsync(stack.ServeUrl + "/ui/no/such/page", "application/json");
         Assert.Equal(HttpStatusCode.NotFound, json.StatusCode);
+        using (var error = JsonDocument.Parse(await json.Content.ReadAsStringAsync()))
+        {
+            Assert.Equal(ErrorCodes.Name(ErrorCode.DashboardPageNotFound), error.RootElement.GetProperty("code").GetString());
+        }
+
         // cairn serve has no coordination state: the gateway's pages say so.
         using var builds = await GetAsync(stack.ServeUrl + "/ui/builds", "application/json");
         Assert.Equal(HttpStatusCode.BadRequest, builds.StatusCode);
+        // A gateway started without --operator-token-file has no operator actions, and says so with its own code.
+        using var action = new HttpRequestMessage(HttpMethod.Post, stack.GatewayUrl + "/ui/actions/rerun") { Content = new FormUrlEncodedContent([KeyValuePair.Create("key", "k-hdf5")]) };
+        action.Headers.Accept.ParseAdd("application/json");
+        using var disabled = await _http.SendAsync(action);
+        Assert.Equal(HttpStatusCode.NotFound, disabled.StatusCode);
+        using (var error = JsonDocument.Parse(await disabled.Content.ReadAsStringAsync()))
+        {
+            Assert.Equal(ErrorCodes.Name(ErrorCode.OperatorActionsDisabled), error.RootElement.GetProperty("code").GetString());
+        }
+
+        Assert.Equal(2, (await stack.Store.GetResultsAsync("k-hdf5", CancellationToken.None)).Count);
         // A path that tries to climb out of the product is not found, never served.
         using var climb = await GetAsync(stack.ServeUrl + "/ui/products/linux-x86_64/zlib/1.2.13/files/..%2f..%2fbiglog", "application/json");
         Assert.Equal(HttpStatusCode.NotFound, climb.StatusCode);

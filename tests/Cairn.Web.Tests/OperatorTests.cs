@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Cairn.Coordination;
 using Cairn.Coordination.Sqlite;
@@ -127,6 +128,11 @@ public sealed partial class OperatorTests(OperatorFixture fixture) : IClassFixtu
         var token = await LiveTokenAsync("site-a", 0);
         using var anonymous = await _http.PostAsync(fixture.GatewayUrl + "/ui/actions/revoke-token", Form(("token", token.TokenId), ("_csrf", new string('0', 64))));
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Contains(ErrorCodes.Name(ErrorCode.OperatorSignInRequired), await anonymous.Content.ReadAsStringAsync());
+
+        // cairn serve has a sign-in (with --operator-token-file) but no operator actions: a read-only server refuses the method.
+        using var onServe = await _http.PostAsync(fixture.LockedServeUrl + "/ui/actions/revoke-token", Form(("token", token.TokenId)));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, onServe.StatusCode);
 
         using var wrong = await _http.PostAsync(fixture.GatewayUrl + "/ui/login", Form(("token", OperatorFixture.OperatorToken + "x")));
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
@@ -149,7 +155,9 @@ public sealed partial class OperatorTests(OperatorFixture fixture) : IClassFixtu
         var token = await LiveTokenAsync("site-a", 1);
         using var missing = await _http.PostAsync(fixture.GatewayUrl + "/ui/actions/revoke-token", Form(("token", token.TokenId)));
         Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
-        Assert.Contains("anti-forgery", await missing.Content.ReadAsStringAsync());
+        var refusal = await missing.Content.ReadAsStringAsync();
+        Assert.Contains("anti-forgery", refusal);
+        Assert.Contains(ErrorCodes.Name(ErrorCode.DashboardAntiForgeryRejected), refusal);
 
         // Another session's token (a second sign-in) is not this session's.
         using var other = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = new CookieContainer() });
@@ -158,6 +166,7 @@ public sealed partial class OperatorTests(OperatorFixture fixture) : IClassFixtu
         Assert.NotEqual(foreign, await AntiForgeryAsync("/ui/sites"));
         using var forged = await _http.PostAsync(fixture.GatewayUrl + "/ui/actions/revoke-token", Form(("token", token.TokenId), ("_csrf", foreign)));
         Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Contains(ErrorCodes.Name(ErrorCode.DashboardAntiForgeryRejected), await forged.Content.ReadAsStringAsync());
 
         Assert.Null((await LiveTokenAsync("site-a", 1)).RevokedAt);
     }
@@ -222,7 +231,13 @@ public sealed partial class OperatorTests(OperatorFixture fixture) : IClassFixtu
                 Assert.Equal("/ui/login?return=%2Fui%2Fgraph%3Frev%3D1", redirected.Headers.Location!.OriginalString);
             }
 
-            using (var json = await _http.GetAsync(url + "/ui/?format=json")) Assert.Equal(HttpStatusCode.Unauthorized, json.StatusCode);
+            using (var json = await _http.GetAsync(url + "/ui/?format=json"))
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, json.StatusCode);
+                using var error = JsonDocument.Parse(await json.Content.ReadAsStringAsync());
+                Assert.Equal(ErrorCodes.Name(ErrorCode.OperatorSignInRequired), error.RootElement.GetProperty("code").GetString());
+            }
+
             using (var svg = await _http.GetAsync(url + "/ui/graph.svg")) Assert.Equal(HttpStatusCode.Unauthorized, svg.StatusCode);
             using (var login = await _http.GetAsync(url + "/ui/login")) Assert.Equal(HttpStatusCode.OK, login.StatusCode);
             using (var manifest = await _http.GetAsync(url + "/manifest.json"))
