@@ -101,34 +101,10 @@ public static class BuildVariables
     /// <summary>Replaces ${VAR} with a contract variable (or an earlier env entry); $$ is a literal $.</summary>
     internal static string Expand(Recipe recipe, string name, string value, IReadOnlyDictionary<string, string> known)
     {
-        var sb = new StringBuilder(value.Length);
-        for (var i = 0; i < value.Length; i++)
-        {
-            if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '$')
-            {
-                sb.Append('$');
-                i++;
-            }
-            else if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '{')
-            {
-                var end = value.IndexOf('}', i + 2);
-                var variable = end < 0 ? value[(i + 2)..] : value[(i + 2)..end];
-                if (end < 0 || !known.TryGetValue(variable, out var replacement))
-                {
-                    throw new CairnException(ErrorCode.RecipeVariableUnknown,
-                        $"{recipe.File}: env {name} uses ${{{variable}}}{(end < 0 ? " without a closing }" : "")}, which is not a build variable",
-                        "known here: " + string.Join(", ", known.Keys.Order(StringComparer.Ordinal)));
-                }
-
-                sb.Append(replacement);
-                i = end;
-            }
-            else
-            {
-                sb.Append(value[i]);
-            }
-        }
-
-        return sb.ToString();
+        var parts = VariableReferences.Split(value, known.ContainsKey, (variable, unclosed) =>
+            new CairnException(ErrorCode.RecipeVariableUnknown,
+                $"{recipe.File}: env {name} uses ${{{variable}}}{(unclosed ? " without a closing }" : "")}, which is not a build variable",
+                "known here: " + string.Join(", ", known.Keys.Order(StringComparer.Ordinal))));
+        return string.Concat(parts.Select(part => part.IsVariable ? known[part.Text] : part.Text));
     }
 }

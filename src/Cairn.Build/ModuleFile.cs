@@ -176,40 +176,29 @@ public static class ModuleFile
     {
         var parts = new List<string>();
         var literal = new StringBuilder();
-        for (var i = 0; i < value.Length; i++)
+        foreach (var part in SplitValue(recipe, name, value))
         {
-            if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '$')
+            if (part.IsVariable && part.Text == "SOFT_DIR")
             {
-                literal.Append('$');
-                i++;
-            }
-            else if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '{')
-            {
-                var end = value.IndexOf('}', i + 2);
-                var variable = end < 0 ? value[(i + 2)..] : value[(i + 2)..end];
-                if (end < 0 || !KnownVariables.Contains(variable)) throw UnknownVariable(recipe, name, variable, end < 0);
-                if (variable == "SOFT_DIR")
-                {
-                    if (literal.Length > 0) parts.Add(LuaString(literal.ToString()));
-                    literal.Clear();
-                    parts.Add("prefix");
-                }
-                else
-                {
-                    literal.Append(variable == "NAME" ? recipe.Name : recipe.Version);
-                }
-
-                i = end;
+                if (literal.Length > 0) parts.Add(LuaString(literal.ToString()));
+                literal.Clear();
+                parts.Add("prefix");
             }
             else
             {
-                literal.Append(value[i]);
+                literal.Append(part.IsVariable ? RecipeValue(recipe, part.Text) : part.Text);
             }
         }
 
         if (literal.Length > 0 || parts.Count == 0) parts.Add(LuaString(literal.ToString()));
         return string.Join(" .. ", parts);
     }
+
+    private static List<ValuePart> SplitValue(Recipe recipe, string name, string value) =>
+        VariableReferences.Split(value, KnownVariables.Contains, (variable, unclosed) => UnknownVariable(recipe, name, variable, unclosed));
+
+    /// <summary>${NAME} or ${VERSION}: known when the modulefile is written.</summary>
+    private static string RecipeValue(Recipe recipe, string variable) => variable == "NAME" ? recipe.Name : recipe.Version;
 
     /// <summary>A double-quoted Lua string literal; control characters and non-ASCII UTF-8 bytes as decimal escapes.</summary>
     private static string LuaString(string text)
@@ -246,31 +235,9 @@ public static class ModuleFile
     private static string TclValue(Recipe recipe, string name, string value)
     {
         var sb = new StringBuilder("\"");
-        for (var i = 0; i < value.Length; i++)
+        foreach (var part in SplitValue(recipe, name, value))
         {
-            if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '$')
-            {
-                sb.Append("\\$");
-                i++;
-            }
-            else if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '{')
-            {
-                var end = value.IndexOf('}', i + 2);
-                var variable = end < 0 ? value[(i + 2)..] : value[(i + 2)..end];
-                if (end < 0 || !KnownVariables.Contains(variable)) throw UnknownVariable(recipe, name, variable, end < 0);
-
-                sb.Append(variable switch
-                {
-                    "SOFT_DIR" => "$prefix",
-                    "NAME" => Escape(recipe.Name),
-                    _ => Escape(recipe.Version),
-                });
-                i = end;
-            }
-            else
-            {
-                sb.Append(Escape(value[i].ToString()));
-            }
+            sb.Append(part is { IsVariable: true, Text: "SOFT_DIR" } ? "$prefix" : Escape(part.IsVariable ? RecipeValue(recipe, part.Text) : part.Text));
         }
 
         return sb.Append('"').ToString();

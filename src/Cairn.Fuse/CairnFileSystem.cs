@@ -254,13 +254,20 @@ internal sealed class CairnFileSystem : IDisposable
         }
     }
 
-    public Task<DirContents> ContentsAsync(Node dir, CancellationToken ct)
+    public Task<DirContents> ContentsAsync(Node dir, CancellationToken ct) =>
+        SharedLoad(ref dir.Contents, static (fs, node) => fs.LoadContentsAsync(node), dir, ct);
+
+    /// <summary>
+    /// The one load of a node's <paramref name="slot"/> that every caller shares; started again only after it failed
+    /// or was cancelled. Each caller waits for it under its own timeout and cancellation.
+    /// </summary>
+    private Task<T> SharedLoad<T>(ref Task<T>? slot, Func<CairnFileSystem, Node, Task<T>> load, Node node, CancellationToken ct)
     {
-        var task = dir.Contents;
-        if (task is { IsFaulted: false, IsCanceled: false }) return WithTimeout(task, dir, dir.Entry.Digest, ct);
-        var load = LoadContentsAsync(dir);
-        var won = Interlocked.CompareExchange(ref dir.Contents, load, task);
-        return WithTimeout(won == task ? load : won!, dir, dir.Entry.Digest, ct);
+        var task = slot;
+        if (task is { IsFaulted: false, IsCanceled: false }) return WithTimeout(task, node, node.Entry.Digest, ct);
+        var started = load(this, node);
+        var won = Interlocked.CompareExchange(ref slot, started, task);
+        return WithTimeout(won == task ? started : won!, node, node.Entry.Digest, ct);
     }
 
     private async Task<DirContents> LoadContentsAsync(Node dir)
@@ -270,14 +277,8 @@ internal sealed class CairnFileSystem : IDisposable
         return new DirContents(TreeCodec.Decode(data, dir.Entry.Digest));
     }
 
-    private Task<ChunkMap> ChunkMapAsync(Node file, CancellationToken ct)
-    {
-        var task = file.Chunks;
-        if (task is { IsFaulted: false, IsCanceled: false }) return WithTimeout(task, file, file.Entry.Digest, ct);
-        var load = LoadChunkMapAsync(file);
-        var won = Interlocked.CompareExchange(ref file.Chunks, load, task);
-        return WithTimeout(won == task ? load : won!, file, file.Entry.Digest, ct);
-    }
+    private Task<ChunkMap> ChunkMapAsync(Node file, CancellationToken ct) =>
+        SharedLoad(ref file.Chunks, static (fs, node) => fs.LoadChunkMapAsync(node), file, ct);
 
     private async Task<ChunkMap> LoadChunkMapAsync(Node file)
     {

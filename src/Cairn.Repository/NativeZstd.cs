@@ -41,6 +41,10 @@ internal static unsafe partial class NativeZstd
     [LibraryImport(Library)]
     private static partial nint ZSTD_getErrorName(nuint code);
 
+    /// <summary>A context libzstd just made; zero means it could not allocate one.</summary>
+    private static nint Created(nint context, string function) =>
+        context != 0 ? context : throw new InvalidOperationException($"{function} failed (out of memory)");
+
     private static bool Probe()
     {
         if (string.Equals(Environment.GetEnvironmentVariable("CAIRN_ZSTD"), "managed", StringComparison.OrdinalIgnoreCase))
@@ -65,13 +69,7 @@ internal static unsafe partial class NativeZstd
     /// <summary>Compresses into <paramref name="destination"/>; returns the length, or -1 when it does not fit.</summary>
     public static int Compress(ReadOnlySpan<byte> source, Span<byte> destination, int level)
     {
-        var cctx = t_cctx;
-        if (cctx == 0)
-        {
-            t_cctx = cctx = ZSTD_createCCtx();
-            if (cctx == 0) throw new InvalidOperationException("ZSTD_createCCtx failed (out of memory)");
-        }
-
+        var cctx = t_cctx != 0 ? t_cctx : t_cctx = Created(ZSTD_createCCtx(), nameof(ZSTD_createCCtx));
         nuint n;
         fixed (byte* src = source)
         fixed (byte* dst = destination)
@@ -85,13 +83,7 @@ internal static unsafe partial class NativeZstd
     /// <summary>Decompresses all frames of <paramref name="source"/> into <paramref name="destination"/>, never past its end.</summary>
     public static int Decompress(ReadOnlySpan<byte> source, Span<byte> destination, out string? error)
     {
-        var dctx = t_dctx;
-        if (dctx == 0)
-        {
-            t_dctx = dctx = ZSTD_createDCtx();
-            if (dctx == 0) throw new InvalidOperationException("ZSTD_createDCtx failed (out of memory)");
-        }
-
+        var dctx = t_dctx != 0 ? t_dctx : t_dctx = Created(ZSTD_createDCtx(), nameof(ZSTD_createDCtx));
         nuint n;
         fixed (byte* src = source)
         fixed (byte* dst = destination)

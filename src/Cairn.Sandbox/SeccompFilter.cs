@@ -115,36 +115,29 @@ public static class SeccompFilter
 
         // chmod(path, mode), fchmod(fd, mode); fchmodat[2](dirfd, path, mode, flags): no set-user/group-ID bits.
         // The kernel takes mode as umode_t, so only the low bits count.
-        a.Label("mode-arg1");
-        a.Emit(LdWAbs, ArgLow(1));
+        a.LoadArgument("mode-arg1", 1);
         a.Jump(JsetK, SetUidGid, "eperm", "allow");
-        a.Label("mode-arg2");
-        a.Emit(LdWAbs, ArgLow(2));
+        a.LoadArgument("mode-arg2", 2);
         a.Jump(JsetK, SetUidGid, "eperm", "allow");
 
         // mknod(path, mode, dev), mknodat(dirfd, path, mode, dev): FIFOs, sockets and files yes, devices no.
-        a.Label("mknod-arg1");
-        a.Emit(LdWAbs, ArgLow(1));
+        a.LoadArgument("mknod-arg1", 1);
         a.Jump(JeqK, 0, "mknod-type", "mknod-type"); // both ways to the shared type test
-        a.Label("mknod-arg2");
-        a.Emit(LdWAbs, ArgLow(2));
+        a.LoadArgument("mknod-arg2", 2);
         a.Label("mknod-type");
         a.Emit(AluAndK, FileTypeMask);
         a.Jump(JeqK, CharDevice, "eperm", null);
         a.Jump(JeqK, BlockDevice, "eperm", "allow");
 
         // ioctl(fd, cmd, ...): cmd is an unsigned int to the kernel.
-        a.Label("ioctl");
-        a.Emit(LdWAbs, ArgLow(1));
+        a.LoadArgument("ioctl", 1);
         a.Jump(JeqK, Tiocsti, "eperm", null);
         a.Jump(JeqK, Tioclinux, "eperm", "allow");
 
         // clone(flags, ...) takes the low 32 bits of flags; unshare(flags) refuses unknown high bits itself.
-        a.Label("clone");
-        a.Emit(LdWAbs, ArgLow(0));
+        a.LoadArgument("clone", 0);
         a.Jump(JsetK, CloneNamespaceFlags, "eperm", "allow");
-        a.Label("unshare");
-        a.Emit(LdWAbs, ArgLow(0));
+        a.LoadArgument("unshare", 0);
         a.Jump(JsetK, UnshareNamespaceFlags, "eperm", "allow");
 
         a.Label("allow");
@@ -173,6 +166,13 @@ public static class SeccompFilter
         public void Jump(ushort code, uint k, string? whenTrue, string? whenFalse) => _code.Add((code, whenTrue, whenFalse, k));
 
         public void Label(string name) => _labels.Add(name, _code.Count);
+
+        /// <summary>Starts the block <paramref name="label"/>, which tests system-call argument <paramref name="index"/> (its low 32 bits).</summary>
+        public void LoadArgument(string label, int index)
+        {
+            Label(label);
+            Emit(LdWAbs, ArgLow(index));
+        }
 
         public byte[] Assemble()
         {

@@ -102,14 +102,17 @@ public static partial class CairnServer
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(metrics);
         root = Path.GetFullPath(root);
-        var configPath = Path.Combine(root, FileSystemLayout.Config);
-        var packs = Path.Combine(root, FileSystemLayout.Packs);
-        var revisions = Path.Combine(root, FileSystemLayout.Revisions);
-        var store = new Lazy<PackObjectStore>(() => new PackObjectStore(packs, Path.Combine(root, FileSystemLayout.Tmp)));
-        var storeLock = new SemaphoreSlim(1, 1);
         var shortLived = $"public, max-age={(long)manifestMaxAge.TotalSeconds}";
+        CountAndGuardRequests(app, metrics, readOnly);
+        MapStatus(app, root, metrics);
+        MapRepositoryFiles(app, root, shortLived);
+        MapPacks(app, Path.Combine(root, FileSystemLayout.Packs));
+        MapObjects(app, root, metrics);
+    }
 
-        // Counts every request once it has been answered; HEAD requests send no body.
+    /// <summary>Counts every request once it has been answered (HEAD requests send no body); refuses writes when read-only.</summary>
+    private static void CountAndGuardRequests(WebApplication app, ServerMetrics metrics, bool readOnly)
+    {
         app.Use(async (context, next) =>
         {
             context.Response.OnCompleted(() =>
@@ -130,7 +133,10 @@ public static partial class CairnServer
 
             await next(context);
         });
+    }
 
+    private static void MapStatus(WebApplication app, string root, ServerMetrics metrics)
+    {
         app.MapMethods("/healthz", ["GET", "HEAD"], (HttpContext context) =>
         {
             context.Items["kind"] = "health";
@@ -144,12 +150,17 @@ public static partial class CairnServer
             context.Response.Headers.CacheControl = "no-store";
             return Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
         });
+    }
 
+    /// <summary>The manifest, config, signatures and revisions: small JSON files read whole.</summary>
+    private static void MapRepositoryFiles(WebApplication app, string root, string shortLived)
+    {
+        var revisions = Path.Combine(root, FileSystemLayout.Revisions);
         app.MapMethods("/manifest.json", ["GET", "HEAD"], (HttpContext context) =>
             SmallFile(context, "manifest", Path.Combine(root, FileSystemLayout.Head), shortLived));
 
         app.MapMethods("/cairn.json", ["GET", "HEAD"], (HttpContext context) =>
-            SmallFile(context, "config", configPath, shortLived));
+            SmallFile(context, "config", Path.Combine(root, FileSystemLayout.Config), shortLived));
 
         // Signatures (docs/security.md) live as long as the manifest: re-signing refreshes them without a new revision.
         app.MapMethods("/manifest.sig", ["GET", "HEAD"], (HttpContext context) =>
@@ -166,24 +177,25 @@ public static partial class CairnServer
             TilePath().IsMatch(path) ? SmallFile(context, "log", Path.Combine(root, LogFiles.Folder, "tile", path), Immutable, "application/octet-stream") : Results.NotFound());
 
         app.MapMethods("/revisions/{name}.sig", ["GET", "HEAD"], (HttpContext context, string name) =>
-        {
-            context.Items["kind"] = "signature";
-            if (!RevisionName().IsMatch(name)) return Results.NotFound();
-            var head = ReadHeadRevision(root);
-            if (head is null || long.Parse(name, CultureInfo.InvariantCulture) > head) return Results.NotFound();
-            return SmallFile(context, "signature", Path.Combine(revisions, name + ".sig"), shortLived);
-        });
+            RevisionFile(context, root, "signature", Path.Combine(revisions, name + ".sig"), name, shortLived));
 
         app.MapMethods("/revisions/{name}.json", ["GET", "HEAD"], (HttpContext context, string name) =>
-        {
-            context.Items["kind"] = "revision";
-            if (!RevisionName().IsMatch(name)) return Results.NotFound();
-            // A revision above the head is left by a commit that did not finish: not part of the repository.
-            var head = ReadHeadRevision(root);
-            if (head is null || long.Parse(name, CultureInfo.InvariantCulture) > head) return Results.NotFound();
-            return SmallFile(context, "revision", Path.Combine(revisions, name + ".json"), Immutable);
-        });
+            RevisionFile(context, root, "revision", Path.Combine(revisions, name + ".json"), name, Immutable));
+    }
 
+    /// <summary>A file of revision <paramref name="name"/>, served only up to the head.</summary>
+    private static IResult RevisionFile(HttpContext context, string root, string kind, string path, string name, string cacheControl)
+    {
+        context.Items["kind"] = kind;
+        if (!RevisionName().IsMatch(name)) return Results.NotFound();
+        // A revision above the head is left by a commit that did not finish: not part of the repository.
+        var head = ReadHeadRevision(root);
+        if (head is null || long.Parse(name, CultureInfo.InvariantCulture) > head) return Results.NotFound();
+        return SmallFile(context, kind, path, cacheControl);
+    }
+
+    private static void MapPacks(WebApplication app, string packs)
+    {
         app.MapMethods("/packs/{file}", ["GET", "HEAD"], (HttpContext context, string file) =>
         {
             var ext = Path.GetExtension(file);
@@ -200,7 +212,13 @@ public static partial class CairnServer
             var etag = new EntityTagHeaderValue($"\"{name}{(ext == ".idx" ? "-idx" : "")}\"");
             return Results.File(info.FullName, "application/octet-stream", lastModified: info.LastWriteTimeUtc, entityTag: etag, enableRangeProcessing: true);
         });
+    }
 
+    /// <summary>/objects/DIGEST: one object, decompressed and checked, for clients that do not read packs.</summary>
+    private static void MapObjects(WebApplication app, string root, ServerMetrics metrics)
+    {
+        var store = new Lazy<PackObjectStore>(() => new PackObjectStore(Path.Combine(root, FileSystemLayout.Packs), Path.Combine(root, FileSystemLayout.Tmp)));
+        var storeLock = new SemaphoreSlim(1, 1);
         app.MapMethods("/objects/{digest}", ["GET", "HEAD"], async (HttpContext context, string digest, CancellationToken ct) =>
         {
             context.Items["kind"] = "object";
