@@ -276,6 +276,7 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         return "";
     }
 
+    /// <summary>One package: resolve its inputs, take its job, build and check it, publish it or keep the failure.</summary>
     private async Task<PackageResult> BuildOneAsync(Stack stack, Recipe recipe, IBuildMonitor? monitor, CancellationToken ct)
     {
         var started = time.GetTimestamp();
@@ -310,162 +311,207 @@ public sealed partial class StackBuilder(ProductRepository repository, ISandbox 
         }
 
         await using var claimed = job;
-        if (job.Action == JobAction.Skip)
-        {
-            var current = decision.UpToDate ? decision.Existing : null;
-            return new PackageResult
-            {
-                Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.UpToDate, Reason = job.Reason ?? "up to date",
-                BuildKey = decision.Key.ToString(), Product = job.PublishedRoot ?? current?.Root, Tests = current?.Tests,
-                RepositoryLog = current?.Log, Duration = time.GetElapsedTime(started), Job = job.SkipOutcome,
-            };
-        }
+        if (job.Action == JobAction.Skip) return Skipped(recipe, decision, job, started);
+        var build = StartBuild(stack, recipe, decision, products, deps, job, monitor, started, startedAt);
+        var result = await RunBuildAsync(build, target, monitor, ct).ConfigureAwait(false);
+        return Finish(build, result);
+    }
 
-        // From here on the build runs under the job's token: a lost claim (gateway) stops it as Ctrl-C would.
-        var caller = ct;
-        ct = job.Token;
+    /// <summary>
+    /// One package's build once its job is taken: its inputs, its work directory and log, and the phase it is in,
+    /// which a failure names.
+    /// </summary>
+    private sealed record PackageBuild(Stack Stack, Recipe Recipe, Decision Decision, IReadOnlyDictionary<string, ProductRecord> Products,
+        IReadOnlyList<Recipe> Dependencies, JobTicket Job, string Why, string Work, DeploymentLayout Layout, long Started, DateTimeOffset StartedAt)
+    {
+        public string LogFile => Path.Combine(Work, "build.log");
+
+        public string Phase { get; set; } = "prepare";
+    }
+
+    private PackageResult Skipped(Recipe recipe, Decision decision, JobTicket job, long started)
+    {
+        var current = decision.UpToDate ? decision.Existing : null;
+        return new PackageResult
+        {
+            Name = recipe.Name, Version = recipe.Version, Status = PackageStatus.UpToDate, Reason = job.Reason ?? "up to date",
+            BuildKey = decision.Key.ToString(), Product = job.PublishedRoot ?? current?.Root, Tests = current?.Tests,
+            RepositoryLog = current?.Log, Duration = time.GetElapsedTime(started), Job = job.SkipOutcome,
+        };
+    }
+
+    private PackageBuild StartBuild(Stack stack, Recipe recipe, Decision decision, IReadOnlyDictionary<string, ProductRecord> products, IReadOnlyList<Recipe> deps,
+        JobTicket job, IBuildMonitor? monitor, long started, DateTimeOffset startedAt)
+    {
         var why = job.Reason ?? BuildReason(decision);
         monitor?.Started(recipe, why);
         _log.LogInformation("building {Recipe}: {Reason}", recipe.Id, why);
         var work = Directory.CreateDirectory(Path.Combine(stack.Options.BuildsDirectory, WorkFolder, $"{recipe.Name}-{recipe.Version}-{Guid.NewGuid():N}")).FullName;
-        var logFile = Path.Combine(work, "build.log");
         var layout = new DeploymentLayout(stack.Options.DeploymentRoot, stack.Options.DeploymentSite, decision.Platform);
+        return new PackageBuild(stack, recipe, decision, products, deps, job, why, work, layout, started, startedAt);
+    }
+
+    /// <summary>Runs the build; a failure (or a lost claim) becomes the result, cancellation keeps the work and throws.</summary>
+    private async Task<PackageResult> RunBuildAsync(PackageBuild build, IPublishTarget target, IBuildMonitor? monitor, CancellationToken caller)
+    {
+        var (recipe, decision, job) = (build.Recipe, build.Decision, build.Job);
         PackageResult? result = null;
-        string failurePhase = "prepare";
         try
         {
-            using (var live = monitor?.LiveLog(recipe))
-            await using (var file = new FileStream(logFile, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16))
-            using (var log = new TeeStream(file, live))
-            {
-                log.WriteLine($"== cairn build {recipe.Id}: {why}");
-                log.WriteLine($"== build key {decision.Key}, platform {decision.Platform} ({stack.Platform}), prefix {layout.PrefixOf(recipe.Name, recipe.Version)}");
-                var materializer = new Materializer(repository.Trees);
-                var materializeOptions = new MaterializeOptions { CacheDirectory = stack.Options.CacheDirectory };
-                var depsRoot = Path.Combine(work, "deps");
-                var depPaths = new List<(Recipe, string)>();
-                foreach (var dep in deps.Reverse())
-                {
-                    var record = products[dep.Name];
-                    depPaths.Add((dep, await ProvideDependencyAsync(stack.Options, dep, record, depsRoot, ct).ConfigureAwait(false)));
-                    log.WriteLine($"== dependency {dep.Id}: product {record.Root.Abbreviated} at {layout.PrefixOf(dep.Name, dep.Version)} (read-only)");
-                }
-
-                string? rootFs = null;
-                if (decision.Environment is { } env)
-                {
-                    var envRoot = Path.Combine(work, "environment");
-                    await materializer.MaterializeAsync(env, envRoot, materializeOptions, null, ct).ConfigureAwait(false);
-                    rootFs = Path.Combine(envRoot, env.Platform, env.Name, env.Version);
-                    log.WriteLine($"== build environment {env.Ref}: {env.Root.Abbreviated}");
-                }
-
-                var paths = new BuildPaths(
-                    Directory.CreateDirectory(Path.Combine(work, "workspace")).FullName,
-                    Directory.CreateDirectory(Path.Combine(work, "prefix")).FullName,
-                    decision.SourceFiles, depPaths);
-                if (recipe.Layout == RecipeLayout.CodeRade)
-                {
-                    paths = paths with { CodeRade = CodeRade.CodeRadeEnvironment.Prepare(work, paths.Workspace, recipe, layout, depPaths, d => stack.Graph.DirectDependencies(d.Name), rootFs) };
-                    log.WriteLine($"== layout code-rade: modules ci, deploy{(paths.CodeRade.GccVersion is { } gcc ? $", gcc/{gcc}" : "")}, {depPaths.Count} dependencies' and {recipe.HostModules.Count} host modules on MODULEPATH; the check may install into the prefix");
-                }
-
-                var checkDuration = TimeSpan.Zero;
-                foreach (var phase in BuildSteps.PhasesFor(paths))
-                {
-                    failurePhase = phase.ToString().ToLowerInvariant();
-                    monitor?.Started(recipe, failurePhase);
-                    log.WriteLine($"== {failurePhase}");
-                    log.Flush();
-                    var phaseStart = file.Position;
-                    var spec = BuildSteps.Create(recipe, phase, layout, paths, stack.Options.Limits, rootFs, stack.Options.SourceDateEpoch);
-                    var run = await sandbox.RunAsync(spec, log, ct).ConfigureAwait(false);
-                    log.WriteLine($"== {failurePhase}: {run.Describe()} after {run.Duration.TotalSeconds:0.0} s");
-                    if (!run.Succeeded)
-                    {
-                        log.Flush();
-                        file.Flush(flushToDisk: false);
-                        var (code, reason) = BuildFailureHints.Explain(recipe, phase, run.Describe(), BuildFailureHints.ReadFrom(logFile, phaseStart), layout.PrefixOf(recipe.Name, recipe.Version));
-                        result = Failed(recipe, code, reason, decision.Key, time.GetElapsedTime(started), null);
-                        break;
-                    }
-
-                    if (phase == BuildPhase.Check) checkDuration = run.Duration;
-                }
-
-                TestSummary? tests = null;
-                var reports = TestReport.Find(paths.Workspace);
-                if (result is null)
-                {
-                    failurePhase = "check";
-                    tests = TestReport.Summarize(0, reports, checkDuration);
-                    log.WriteLine($"== tests: {tests.Passed} passed, {tests.Failed} failed, {tests.Skipped} skipped ({tests.Report})");
-                    if (tests.Failed > 0)
-                    {
-                        result = Failed(recipe, ErrorCode.CheckFailed, $"check: the JUnit reports list {tests.Failed} failed test(s)", decision.Key, time.GetElapsedTime(started), null);
-                    }
-                }
-
-                if (result is not null)
-                {
-                    log.WriteLine($"== FAILED: {result.Reason}; nothing is published");
-                    await target.ReportFailureAsync(job, result, reports, caller).ConfigureAwait(false);
-                }
-                else
-                {
-                    failurePhase = "publish";
-                    if (paths.CodeRade is { } codeRade)
-                    {
-                        var generated = ModuleFile.Generate(recipe, stack.Platform, paths.Prefix, stack.Graph.DirectDependencies(recipe.Name), decision.Key.ToString());
-                        foreach (var line in codeRade.Compare(generated)) log.WriteLine($"== {line}");
-                    }
-
-                    log.WriteLine($"== publishing {recipe.Id} ({stack.Platform})");
-                    log.Flush();
-                    file.Flush(flushToDisk: false);
-                    result = await PublishAsync(stack, target, job, recipe, decision, paths, logFile, reports, tests!, work, started, startedAt, ct).ConfigureAwait(false);
-                }
-            }
+            // From here on the build runs under the job's token: a lost claim (gateway) stops it as Ctrl-C would.
+            result = await BuildLoggedAsync(build, target, monitor, caller, job.Token).ConfigureAwait(false);
         }
         catch (CairnException e)
         {
-            result = Failed(recipe, e.Code, $"{failurePhase}: {Describe(e)}", decision.Key, time.GetElapsedTime(started), null);
-            AppendToLog(logFile, $"== FAILED: {result.Reason}; nothing is published");
+            result = Failed(recipe, e.Code, $"{build.Phase}: {Describe(e)}", decision.Key, time.GetElapsedTime(build.Started), null);
+            AppendToLog(build.LogFile, $"== FAILED: {result.Reason}; nothing is published");
         }
         catch (OperationCanceledException) when (job.IsLost && !caller.IsCancellationRequested)
         {
-            result = Failed(recipe, ErrorCode.ClaimLost, $"{failurePhase}: the claim was lost, so the build stopped and nothing is published: {job.LostReason}",
-                decision.Key, time.GetElapsedTime(started), null);
-            AppendToLog(logFile, $"== FAILED: {result.Reason}");
+            result = Failed(recipe, ErrorCode.ClaimLost, $"{build.Phase}: the claim was lost, so the build stopped and nothing is published: {job.LostReason}",
+                decision.Key, time.GetElapsedTime(build.Started), null);
+            AppendToLog(build.LogFile, $"== FAILED: {result.Reason}");
         }
         catch (OperationCanceledException)
         {
-            AppendToLog(logFile, "== cancelled; nothing is published");
-            KeepFailure(stack, recipe, decision.Key, "cancelled", null, work, startedAt);
+            AppendToLog(build.LogFile, "== cancelled; nothing is published");
+            KeepFailure(build.Stack, recipe, decision.Key, "cancelled", null, build.Work, build.StartedAt);
             throw;
         }
         finally
         {
-            if (result is not { Status: PackageStatus.Failed } || !stack.Options.KeepFailedWork)
+            if (result is not { Status: PackageStatus.Failed } || !build.Stack.Options.KeepFailedWork)
             {
-                DeleteTree(Path.Combine(work, "workspace"));
-                DeleteTree(Path.Combine(work, "prefix"));
-                DeleteTree(Path.Combine(work, "deps"));
-                DeleteTree(Path.Combine(work, "environment"));
+                DeleteTree(Path.Combine(build.Work, "workspace"));
+                DeleteTree(Path.Combine(build.Work, "prefix"));
+                DeleteTree(Path.Combine(build.Work, "deps"));
+                DeleteTree(Path.Combine(build.Work, "environment"));
             }
         }
 
-        if (result.Status == PackageStatus.Failed)
+        return result;
+    }
+
+    /// <summary>Prepares the inputs, runs the phases, reads the test reports, then publishes or reports the failure; all into build.log.</summary>
+    private async Task<PackageResult> BuildLoggedAsync(PackageBuild build, IPublishTarget target, IBuildMonitor? monitor, CancellationToken caller, CancellationToken ct)
+    {
+        var (stack, recipe, decision) = (build.Stack, build.Recipe, build.Decision);
+        using var live = monitor?.LiveLog(recipe);
+        await using var file = new FileStream(build.LogFile, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
+        using var log = new TeeStream(file, live);
+        log.WriteLine($"== cairn build {recipe.Id}: {build.Why}");
+        log.WriteLine($"== build key {decision.Key}, platform {decision.Platform} ({stack.Platform}), prefix {build.Layout.PrefixOf(recipe.Name, recipe.Version)}");
+        var (paths, rootFs) = await PrepareInputsAsync(build, log, ct).ConfigureAwait(false);
+        var (result, checkDuration) = await RunPhasesAsync(build, paths, rootFs, monitor, log, file, ct).ConfigureAwait(false);
+        var reports = TestReport.Find(paths.Workspace);
+        TestSummary? tests = null;
+        if (result is null)
         {
-            var kept = KeepFailure(stack, recipe, decision.Key, result.Reason, result.Code, work, startedAt);
-            result = result with { LogFile = kept };
-            _log.LogWarning("{Recipe} failed: {Reason}; log: {Log}", recipe.Id, result.Reason, kept);
-        }
-        else
-        {
-            DeleteTree(work);
+            build.Phase = "check";
+            tests = TestReport.Summarize(0, reports, checkDuration);
+            log.WriteLine($"== tests: {tests.Passed} passed, {tests.Failed} failed, {tests.Skipped} skipped ({tests.Report})");
+            if (tests.Failed > 0)
+            {
+                result = Failed(recipe, ErrorCode.CheckFailed, $"check: the JUnit reports list {tests.Failed} failed test(s)", decision.Key, time.GetElapsedTime(build.Started), null);
+            }
         }
 
+        if (result is not null)
+        {
+            log.WriteLine($"== FAILED: {result.Reason}; nothing is published");
+            await target.ReportFailureAsync(build.Job, result, reports, caller).ConfigureAwait(false);
+            return result;
+        }
+
+        build.Phase = "publish";
+        if (paths.CodeRade is { } codeRade)
+        {
+            var generated = ModuleFile.Generate(recipe, stack.Platform, paths.Prefix, stack.Graph.DirectDependencies(recipe.Name), decision.Key.ToString());
+            foreach (var line in codeRade.Compare(generated)) log.WriteLine($"== {line}");
+        }
+
+        log.WriteLine($"== publishing {recipe.Id} ({stack.Platform})");
+        log.Flush();
+        file.Flush(flushToDisk: false);
+        return await PublishAsync(stack, target, build.Job, recipe, decision, paths, build.LogFile, reports, tests!, build.Work, build.Started, build.StartedAt, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The dependencies' products (read-only, at their prefixes), the build environment, and the work directories.</summary>
+    private async Task<(BuildPaths Paths, string? RootFs)> PrepareInputsAsync(PackageBuild build, TeeStream log, CancellationToken ct)
+    {
+        var (stack, recipe, decision, layout, work) = (build.Stack, build.Recipe, build.Decision, build.Layout, build.Work);
+        var depsRoot = Path.Combine(work, "deps");
+        var depPaths = new List<(Recipe, string)>();
+        foreach (var dep in build.Dependencies.Reverse())
+        {
+            var record = build.Products[dep.Name];
+            depPaths.Add((dep, await ProvideDependencyAsync(stack.Options, dep, record, depsRoot, ct).ConfigureAwait(false)));
+            log.WriteLine($"== dependency {dep.Id}: product {record.Root.Abbreviated} at {layout.PrefixOf(dep.Name, dep.Version)} (read-only)");
+        }
+
+        string? rootFs = null;
+        if (decision.Environment is { } env)
+        {
+            var envRoot = Path.Combine(work, "environment");
+            await new Materializer(repository.Trees).MaterializeAsync(env, envRoot, new MaterializeOptions { CacheDirectory = stack.Options.CacheDirectory }, null, ct).ConfigureAwait(false);
+            rootFs = Path.Combine(envRoot, env.Platform, env.Name, env.Version);
+            log.WriteLine($"== build environment {env.Ref}: {env.Root.Abbreviated}");
+        }
+
+        var paths = new BuildPaths(
+            Directory.CreateDirectory(Path.Combine(work, "workspace")).FullName,
+            Directory.CreateDirectory(Path.Combine(work, "prefix")).FullName,
+            decision.SourceFiles, depPaths);
+        if (recipe.Layout == RecipeLayout.CodeRade)
+        {
+            paths = paths with { CodeRade = CodeRade.CodeRadeEnvironment.Prepare(work, paths.Workspace, recipe, layout, depPaths, d => stack.Graph.DirectDependencies(d.Name), rootFs) };
+            log.WriteLine($"== layout code-rade: modules ci, deploy{(paths.CodeRade.GccVersion is { } gcc ? $", gcc/{gcc}" : "")}, {depPaths.Count} dependencies' and {recipe.HostModules.Count} host modules on MODULEPATH; the check may install into the prefix");
+        }
+
+        return (paths, rootFs);
+    }
+
+    /// <summary>Each phase in its own fresh sandbox; the first that fails ends the build, explained from its part of the log.</summary>
+    private async Task<(PackageResult? Failed, TimeSpan CheckDuration)> RunPhasesAsync(PackageBuild build, BuildPaths paths, string? rootFs, IBuildMonitor? monitor,
+        TeeStream log, FileStream file, CancellationToken ct)
+    {
+        var (stack, recipe, layout) = (build.Stack, build.Recipe, build.Layout);
+        var checkDuration = TimeSpan.Zero;
+        foreach (var phase in BuildSteps.PhasesFor(paths))
+        {
+            build.Phase = phase.ToString().ToLowerInvariant();
+            monitor?.Started(recipe, build.Phase);
+            log.WriteLine($"== {build.Phase}");
+            log.Flush();
+            var phaseStart = file.Position;
+            var spec = BuildSteps.Create(recipe, phase, layout, paths, stack.Options.Limits, rootFs, stack.Options.SourceDateEpoch);
+            var run = await sandbox.RunAsync(spec, log, ct).ConfigureAwait(false);
+            log.WriteLine($"== {build.Phase}: {run.Describe()} after {run.Duration.TotalSeconds:0.0} s");
+            if (!run.Succeeded)
+            {
+                log.Flush();
+                file.Flush(flushToDisk: false);
+                var (code, reason) = BuildFailureHints.Explain(recipe, phase, run.Describe(), BuildFailureHints.ReadFrom(build.LogFile, phaseStart), layout.PrefixOf(recipe.Name, recipe.Version));
+                return (Failed(recipe, code, reason, build.Decision.Key, time.GetElapsedTime(build.Started), null), checkDuration);
+            }
+
+            if (phase == BuildPhase.Check) checkDuration = run.Duration;
+        }
+
+        return (null, checkDuration);
+    }
+
+    /// <summary>A failure keeps its log and record under the builds directory; a success leaves no work behind.</summary>
+    private PackageResult Finish(PackageBuild build, PackageResult result)
+    {
+        if (result.Status == PackageStatus.Failed)
+        {
+            var kept = KeepFailure(build.Stack, build.Recipe, build.Decision.Key, result.Reason, result.Code, build.Work, build.StartedAt);
+            _log.LogWarning("{Recipe} failed: {Reason}; log: {Log}", build.Recipe.Id, result.Reason, kept);
+            return result with { LogFile = kept };
+        }
+
+        DeleteTree(build.Work);
         return result;
     }
 
