@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Cairn.Coordination;
 using Cairn.Coordination.Gateway;
 using Cairn.Core;
@@ -12,7 +11,9 @@ namespace Cairn.Gateway;
 /// The gateway's logic, in-process: claims, uploads, commits under leases with fencing, results, coherence and
 /// promotion (docs/coordination.md, "The gateway"), over a coordination store and the product repository it
 /// alone writes (opened with the signing key, so every revision it commits is signed and the key never leaves
-/// this process). <see cref="For"/> gives the <see cref="IGateway"/> of one authenticated site; the HTTP layer
+/// this process). The commit path (lease, fencing check, publish session, audit, promotion) is here; claims
+/// (<see cref="GatewayClaims"/>), uploads (<see cref="UploadSink"/>), coherence reports (<see cref="CoherenceReports"/>)
+/// and commit validation (<see cref="CommitRules"/>) are their own classes. <see cref="For"/> gives the <see cref="IGateway"/> of one authenticated site; the HTTP layer
 /// and in-process tests share it.
 /// </summary>
 public sealed class GatewayService : IAsyncDisposable
@@ -22,9 +23,8 @@ public sealed class GatewayService : IAsyncDisposable
     private readonly GatewayOptions _options;
     private readonly ILogger _log;
     private readonly UploadSink _uploads;
-
-    // A heartbeat extends a claim by the TTL it was granted with; the store keeps only the expiry.
-    private readonly ConcurrentDictionary<long, TimeSpan> _claimTtls = new();
+    private readonly GatewayClaims _claims;
+    private readonly CoherenceReports _coherence;
 
     public GatewayService(ICoordinationStore store, WritableRepository repository, GatewayOptions? options = null, ILogger? logger = null)
     {
@@ -33,6 +33,8 @@ public sealed class GatewayService : IAsyncDisposable
         _options = options ?? new GatewayOptions();
         _log = logger ?? NullLogger.Instance;
         _uploads = new UploadSink(repository, _options, _log);
+        _claims = new GatewayClaims(store, repository, _options);
+        _coherence = new CoherenceReports(store, repository, _options, _log);
     }
 
     public ICoordinationStore Store => _store;
@@ -52,228 +54,37 @@ public sealed class GatewayService : IAsyncDisposable
 
     // ---- requests that need no identity
 
-    public async Task<GatewayCoherence> GetCoherenceAsync(string buildKey, CancellationToken ct)
-    {
-        Names.ValidateBuildKey(buildKey);
-        var report = await _store.GetCoherenceAsync(buildKey, ct).ConfigureAwait(false);
-        var files = new List<SiteFileDifferences>();
-        if (report.ReferenceRoot is { } reference)
-        {
-            foreach (var d in report.Disagreements)
-            {
-                if (d.OutputRoot is not { } other || other == reference) continue;
-                files.Add(await DiffAsync(d.Site, reference, other, ct).ConfigureAwait(false));
-            }
-        }
-
-        var promotions = await _store.GetPromotionsAsync(buildKey, ct).ConfigureAwait(false);
-        return new GatewayCoherence(report, files, promotions);
-    }
+    public Task<GatewayCoherence> GetCoherenceAsync(string buildKey, CancellationToken ct) => _coherence.GetAsync(buildKey, ct);
 
     /// <summary>
     /// Coherence of every build key the gateway knows for a product: the keys in the commit audit (publishes and
     /// confirmations) and the key the head catalog records.
     /// </summary>
-    public async Task<IReadOnlyList<GatewayCoherence>> FindCoherenceAsync(string? product, CancellationToken ct)
-    {
-        var keys = new List<string>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        void Add(string? key)
-        {
-            if (key is not null && seen.Add(key)) keys.Add(key);
-        }
+    public Task<IReadOnlyList<GatewayCoherence>> FindCoherenceAsync(string? product, CancellationToken ct) => _coherence.FindAsync(product, ct);
 
-        var filter = product is null ? null : RepositoryPaths.Normalize(product);
-        bool Matches(string path) => filter is null || RepositoryPaths.IsWithin(path, filter) || RepositoryPaths.IsWithin(path.Substring(path.IndexOf('/', StringComparison.Ordinal) + 1), filter);
+    // ---- claims and uploads
 
-        var after = 0L;
-        while (true)
-        {
-            var page = await _store.ListCommitsAsync(after, 1000, ct).ConfigureAwait(false);
-            if (page.Count == 0) break;
-            foreach (var c in page)
-            {
-                if (c.Commit is { BuildKey: { } key, Paths: [var first, ..] } && Matches(first)) Add(key);
-            }
+    internal Task<JobOffer> RequestJobAsync(SiteIdentity identity, JobRequest job, CancellationToken ct) => _claims.RequestJobAsync(identity, job, ct);
 
-            after = page[^1].Id;
-        }
+    internal Task<Claim> HeartbeatAsync(SiteIdentity identity, string buildKey, long fencingToken, CancellationToken ct) =>
+        _claims.HeartbeatAsync(identity, buildKey, fencingToken, ct);
 
-        var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
-        var catalog = await _repository.CatalogAsync(head, ct).ConfigureAwait(false);
-        foreach (var p in catalog.Products)
-        {
-            if (Matches($"{p.Platform}/{p.Name}/{p.Version}")) Add(p.BuildKey);
-        }
+    internal Task<bool> ReleaseAsync(SiteIdentity identity, string buildKey, long fencingToken, CancellationToken ct) =>
+        _claims.ReleaseAsync(identity, buildKey, fencingToken, ct);
 
-        var result = new List<GatewayCoherence>();
-        foreach (var key in keys)
-        {
-            var c = await GetCoherenceAsync(key, ct).ConfigureAwait(false);
-            if (c.Report.Status != CoherenceStatus.NoResults) result.Add(c);
-        }
+    internal Task<IReadOnlyList<Digest>> MissingObjectsAsync(IReadOnlyList<Digest> digests, CancellationToken ct) => _uploads.MissingAsync(digests, ct);
 
-        return result;
-    }
+    internal Task PutObjectAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct) => _uploads.AcceptAsync(digest, content, ct);
 
-    private async Task<SiteFileDifferences> DiffAsync(string site, Digest reference, Digest other, CancellationToken ct)
-    {
-        try
-        {
-            var diff = await TreeDiff.CompareAsync(_repository.Trees, reference, _repository.Trees, other,
-                new TreeDiffOptions { MaxFiles = _options.MaxFileDifferences }, ct).ConfigureAwait(false);
-            return new SiteFileDifferences(site, other, diff.Files, diff.Truncated);
-        }
-        catch (CairnException e) when (e.Code is ErrorCode.ObjectMissing)
-        {
-            // A tree collected by gc (a confirmation whose objects were never committed): say so, hide nothing else.
-            _log.LogWarning("coherence: cannot compare {Site}'s tree {Root}: {Message}", site, other, e.Message);
-            return new SiteFileDifferences(site, other, [], true);
-        }
-    }
+    internal CairnException TooLarge(Digest digest, long length) => _uploads.TooLarge(digest, length);
 
     // ---- the commit and its parts
-
-    internal static string ProductPath(string platform, ProductRef product) => $"{platform}/{product.Name}/{product.Version}";
-
-    internal async Task<JobOffer> RequestJobAsync(SiteIdentity identity, JobRequest job, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        Names.ValidateBuildKey(job.BuildKey);
-        Names.ValidateTtl(job.ClaimTtl);
-        var (platform, product) = ParseProductPath(job.Product);
-        identity.AuthorizePaths([job.Product]);
-
-        var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
-        var catalog = await _repository.CatalogAsync(head, ct).ConfigureAwait(false);
-        var published = catalog.Find(platform, product);
-        if (published is not null && string.Equals(published.BuildKey, job.BuildKey, StringComparison.Ordinal))
-        {
-            var report = await _store.GetCoherenceAsync(job.BuildKey, ct).ConfigureAwait(false);
-            if (report.Results.Any(r => r.Site == identity.Site))
-            {
-                return new JobOffer(JobOfferKind.Done, null, published.Root, $"published in revision {head.Revision}; site {identity.Site} has reported on it");
-            }
-
-            if (report.Status == CoherenceStatus.Disagreement)
-            {
-                return new JobOffer(JobOfferKind.Done, null, published.Root, "published, and the sites disagree: see the coherence report");
-            }
-
-            var needed = await AgreeingSitesWantedAsync(job.BuildKey, ct).ConfigureAwait(false);
-            if (report.AgreeingSites.Count >= needed)
-            {
-                return new JobOffer(JobOfferKind.Done, null, published.Root, $"published in revision {head.Revision}; {report.AgreeingSites.Count} site(s) agree");
-            }
-
-            var confirm = await ClaimAsync(identity, job, platform, ct).ConfigureAwait(false);
-            if (confirm.Granted)
-            {
-                // The report was read before the claim: the publisher may have recorded its result and released its
-                // claim in between, and then this key needs no more sites (else K=1 keys were built twice).
-                var again = await _store.GetCoherenceAsync(job.BuildKey, ct).ConfigureAwait(false);
-                if (again.AgreeingSites.Count >= needed || again.Status == CoherenceStatus.Disagreement)
-                {
-                    await ReleaseAsync(identity, job.BuildKey, confirm.Claim.FencingToken, ct).ConfigureAwait(false);
-                    return new JobOffer(JobOfferKind.Done, null, published.Root, $"published in revision {head.Revision}; {again.AgreeingSites.Count} site(s) agree");
-                }
-            }
-
-            return confirm.Granted
-                ? new JobOffer(JobOfferKind.Confirm, confirm.Claim, published.Root,
-                    $"published; {report.AgreeingSites.Count} of {needed} agreeing sites: build it and commit with mode Confirm")
-                : new JobOffer(JobOfferKind.HeldByOther, confirm.Claim, published.Root, $"site {confirm.Claim.Site} is confirming it");
-        }
-
-        var claim = await ClaimAsync(identity, job, platform, ct).ConfigureAwait(false);
-        return claim.Granted
-            ? new JobOffer(JobOfferKind.Build, claim.Claim, null, published is null ? "not published: build it" : $"published with build key {published.BuildKey}: rebuild it")
-            : new JobOffer(JobOfferKind.HeldByOther, claim.Claim, null, $"site {claim.Claim.Site} holds the claim until {claim.Claim.ExpiresAt:O}");
-    }
-
-    private async Task<ClaimResult> ClaimAsync(SiteIdentity identity, JobRequest job, string platform, CancellationToken ct)
-    {
-        var result = await _store.TryClaimAsync(job.BuildKey, identity.Site, job.ClaimTtl, job.Requirements ?? new JobRequirements(platform), ct).ConfigureAwait(false);
-        if (result.Granted) _claimTtls[result.Claim.FencingToken] = job.ClaimTtl;
-        return result;
-    }
-
-    /// <summary>The most agreeing sites any default channel wants for a key not yet promoted there.</summary>
-    private async Task<int> AgreeingSitesWantedAsync(string buildKey, CancellationToken ct)
-    {
-        var promoted = (await _store.GetPromotionsAsync(buildKey, ct).ConfigureAwait(false)).Select(p => p.Channel).ToHashSet(StringComparer.Ordinal);
-        var wanted = 1;
-        foreach (var channel in new[] { ChannelPolicy.Testing, ChannelPolicy.Stable })
-        {
-            if (promoted.Contains(channel)) continue;
-            wanted = Math.Max(wanted, (await _store.GetChannelPolicyAsync(channel, ct).ConfigureAwait(false)).RequiredAgreeingSites);
-        }
-
-        return wanted;
-    }
-
-    internal async Task<Claim> HeartbeatAsync(SiteIdentity identity, string buildKey, long fencingToken, CancellationToken ct)
-    {
-        if (!_claimTtls.TryGetValue(fencingToken, out var ttl))
-        {
-            ttl = _options.DefaultClaimTtl;
-        }
-
-        return await _store.HeartbeatAsync(buildKey, identity.Site, fencingToken, ttl, ct).ConfigureAwait(false);
-    }
-
-    internal async Task<bool> ReleaseAsync(SiteIdentity identity, string buildKey, long fencingToken, CancellationToken ct)
-    {
-        var released = await _store.ReleaseAsync(buildKey, identity.Site, fencingToken, ct).ConfigureAwait(false);
-        _claimTtls.TryRemove(fencingToken, out _);
-        return released;
-    }
-
-    internal async Task<IReadOnlyList<Digest>> MissingObjectsAsync(IReadOnlyList<Digest> digests, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(digests);
-        if (digests.Count > GatewayProtocol.MaxMissingBatch)
-        {
-            throw new CairnException(ErrorCode.Usage, $"{digests.Count} digests in one missing-objects request; at most {GatewayProtocol.MaxMissingBatch}",
-                "ask in batches");
-        }
-
-        var missing = new List<Digest>();
-        foreach (var d in digests)
-        {
-            if (!await _repository.Objects.ContainsAsync(d, ct).ConfigureAwait(false)) missing.Add(d);
-        }
-
-        return missing;
-    }
-
-    internal async Task PutObjectAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct)
-    {
-        if (content.Length > _options.MaxObjectSize)
-        {
-            throw TooLarge(digest, content.Length);
-        }
-
-        var actual = Digest.Of(content.Span);
-        if (actual != digest)
-        {
-            throw new CairnException(ErrorCode.GatewayObjectMismatch,
-                $"uploaded object {digest} holds {content.Length} bytes whose SHA-256 is {actual}; nothing was stored",
-                "upload the object's exact uncompressed content; if the site's own store is damaged, run 'cairn verify --full' there");
-        }
-
-        await _uploads.PutAsync(digest, content, ct).ConfigureAwait(false);
-    }
-
-    internal CairnException TooLarge(Digest digest, long length) => new(ErrorCode.GatewayObjectTooLarge,
-        $"uploaded object {digest} is {length} bytes; this gateway accepts at most {_options.MaxObjectSize}",
-        "store large files chunked (cairn does this for files over 1 MiB), or start the gateway with a larger --max-object-size");
 
     internal async Task<BuildResult> ReportFailureAsync(SiteIdentity identity, BuildResult result, long fencingToken, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(result);
         Names.ValidateBuildKey(result.BuildKey);
-        ParseProductPath(result.Product);
+        CommitRules.ParseProductPath(result.Product);
         identity.AuthorizePaths([result.Product]);
         await _store.ValidateFencingTokenAsync(result.BuildKey, identity.Site, fencingToken, ct).ConfigureAwait(false);
         var recorded = await _store.RecordResultAsync(result with { Site = identity.Site }, ct).ConfigureAwait(false);
@@ -288,8 +99,8 @@ public sealed class GatewayService : IAsyncDisposable
         Names.ValidateBuildKey(commit.BuildKey);
         Platforms.Validate(commit.Platform);
         Names.ValidateChannel(commit.Channel);
-        var productPath = ProductPath(commit.Platform, commit.Product);
-        var extras = ValidateCommit(commit, productPath);
+        var productPath = CommitRules.ProductPath(commit.Platform, commit.Product);
+        var extras = CommitRules.Validate(commit, productPath);
 
         // 1. scope, and a channel the gateway knows (an unknown one fails here, before anything is locked)
         identity.AuthorizePaths([productPath]);
@@ -377,7 +188,7 @@ public sealed class GatewayService : IAsyncDisposable
 
     private async Task<CommitOutcome> ConfirmAsync(SiteIdentity identity, ProductCommit commit, BuildResult result, List<(string Path, TreeEntry Entry)> extras, CancellationToken ct)
     {
-        var productPath = ProductPath(commit.Platform, commit.Product);
+        var productPath = CommitRules.ProductPath(commit.Platform, commit.Product);
         await _store.ValidateFencingTokenAsync(commit.BuildKey, identity.Site, commit.FencingToken, ct).ConfigureAwait(false);
         var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
         var published = (await _repository.CatalogAsync(head, ct).ConfigureAwait(false)).Find(commit.Platform, commit.Product);
@@ -453,63 +264,6 @@ public sealed class GatewayService : IAsyncDisposable
         }
     }
 
-    private static List<(string Path, TreeEntry Entry)> ValidateCommit(ProductCommit commit, string productPath)
-    {
-        if (commit.Root.Kind != EntryKind.Directory)
-        {
-            throw Invalid($"the root of {productPath} is a {commit.Root.Kind}, not a directory", "commit the product's directory entry as Root");
-        }
-
-        if (!string.Equals(commit.Result.BuildKey, commit.BuildKey, StringComparison.Ordinal))
-        {
-            throw Invalid($"the commit is for build key {commit.BuildKey} but its result for {commit.Result.BuildKey}", "report the result of the job being committed");
-        }
-
-        if (!string.Equals(RepositoryPaths.Normalize(commit.Result.Product), productPath, StringComparison.Ordinal))
-        {
-            throw Invalid($"the commit is for {productPath} but its result for {commit.Result.Product}", "report the result of the product being committed");
-        }
-
-        if (commit.Result.OutputRoot is { } reported && reported != commit.Root.Digest)
-        {
-            throw Invalid($"the result's output root {reported} is not the committed root {commit.Root.Digest}", "report the root that is committed");
-        }
-
-        var extras = new List<(string, TreeEntry)>();
-        foreach (var extra in commit.Extras)
-        {
-            var path = RepositoryPaths.Normalize(extra.Path);
-            var first = path.Split('/')[0];
-            if (!path.Contains('/', StringComparison.Ordinal) || string.Equals(first, commit.Platform, StringComparison.Ordinal))
-            {
-                throw Invalid($"extra file '{extra.Path}' is not a path outside the platform directories", "place extra files under modules/ or logs/");
-            }
-
-            if (extra.Entry.Kind == EntryKind.Directory)
-            {
-                throw Invalid($"extra '{extra.Path}' is a directory", "commit extra files one by one");
-            }
-
-            extras.Add((path, extra.Entry));
-        }
-
-        return extras;
-    }
-
-    private static CairnException Invalid(string message, string hint) => new(ErrorCode.GatewayCommitInvalid, message, hint);
-
-    internal static (string Platform, ProductRef Product) ParseProductPath(string productPath)
-    {
-        var parts = RepositoryPaths.Normalize(productPath ?? "").Split('/');
-        if (parts.Length != 3 || !ProductRef.IsValidComponent(parts[1]) || !ProductRef.IsValidComponent(parts[2]))
-        {
-            throw new CairnException(ErrorCode.Usage, $"'{productPath}' is not a product path", "write PLATFORM/NAME/VERSION, e.g. linux-x86_64/zlib/1.3.1");
-        }
-
-        Platforms.Validate(parts[0]);
-        return (parts[0], new ProductRef(parts[1], parts[2]));
-    }
-
     /// <summary>Every object the root and the extras reach must be in the store (gc may have removed an uncommitted upload).</summary>
     private async Task RequireObjectsAsync(ProductCommit commit, List<(string Path, TreeEntry Entry)> extras, CancellationToken ct)
     {
@@ -531,7 +285,7 @@ public sealed class GatewayService : IAsyncDisposable
         if (missing.Count > 0)
         {
             throw new CairnException(ErrorCode.GatewayObjectsMissing,
-                $"the commit of {ProductPath(commit.Platform, commit.Product)} names objects the gateway does not hold: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}",
+                $"the commit of {CommitRules.ProductPath(commit.Platform, commit.Product)} names objects the gateway does not hold: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}",
                 "upload them (ask /v1/objects/missing for the whole tree) and commit again; an upload not committed in time may have been removed by gc");
         }
 
