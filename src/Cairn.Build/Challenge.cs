@@ -74,27 +74,8 @@ public sealed class Challenge(ProductRepository published, ISandbox sandbox, Tim
                 "only products published by 'cairn build' can be challenged");
         }
 
-        var graph = RecipeGraph.Load(options.RecipesDirectory);
-        if (!graph.Contains(product.Name) || graph[product.Name].Version != product.Version)
-        {
-            throw new CairnException(ErrorCode.ChallengeRecipeMissing,
-                graph.Contains(product.Name)
-                    ? $"{options.RecipesDirectory} has {graph[product.Name].Id}, not {product}"
-                    : $"{options.RecipesDirectory} has no recipe for {product.Name}",
-                "give the recipes directory the product was built from");
-        }
-
-        var recipe = graph[product.Name];
-        var catalog = await published.CatalogAsync(await published.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-        var toCopy = DependencyClosure.Resolve(catalog, platform, record.Dependencies.Select(ProductRef.Parse)).ToList();
-        if (recipe.BuildEnvironment is { } envName)
-        {
-            var envs = catalog.Products.Where(p => p.Platform == platform &&
-                (envName.Contains('/', StringComparison.Ordinal) ? $"{p.Name}/{p.Version}" == envName : p.Name == envName)).ToList();
-            // Anything but one match is left for the build to report, with its own error.
-            if (envs.Count == 1 && !toCopy.Contains(envs[0])) toCopy.Add(envs[0]);
-        }
-
+        var recipe = FindRecipe(product, options.RecipesDirectory);
+        var toCopy = await InputsToCopyAsync(record, recipe, platform, ct).ConfigureAwait(false);
         var scratch = options.WorkDirectory is null
             ? Directory.CreateTempSubdirectory("cairn-challenge-").FullName
             : Directory.CreateDirectory(Path.Combine(options.WorkDirectory, $"cairn-challenge-{Guid.NewGuid():N}")).FullName;
@@ -108,39 +89,7 @@ public sealed class Challenge(ProductRepository published, ISandbox sandbox, Tim
                 await ProductCopier.CopyAsync(published, dep, rebuilt, ct).ConfigureAwait(false);
             }
 
-            var stackOptions = new StackOptions
-            {
-                RecipesDirectory = options.RecipesDirectory,
-                SourceDirectories = options.SourceDirectories,
-                Only = [product.Name],
-                Platform = platform,
-                DeploymentSite = options.DeploymentSite,
-                DeploymentRoot = options.DeploymentRoot,
-                BuildsDirectory = Path.Combine(repoPath, "builds"),
-                CacheDirectory = DirectoryRepository.DefaultCacheDirectory(repoPath),
-                Limits = options.Limits,
-                SourceDateEpoch = options.SourceDateEpoch,
-                WhenKeyChanged = ChangedKeyPolicy.Refuse,
-                Publisher = "cairn challenge",
-            };
-            var builder = new StackBuilder(rebuilt, sandbox, time, logger);
-            CheckPlan(product, record, await builder.PlanAsync(stackOptions, ct).ConfigureAwait(false));
-
-            var build = await builder.BuildAsync(stackOptions, monitor, ct).ConfigureAwait(false);
-            var result = build.Packages.Single(p => p.Name == product.Name);
-            if (result.Status != PackageStatus.Built || result.Product is not { } root)
-            {
-                throw new CairnException(ErrorCode.ChallengeRebuildFailed,
-                    $"the rebuild of {product} did not succeed: {result.Code} {result.Reason}{KeepLog(result, product)}",
-                    "a product whose build fails here cannot be compared; fix the build environment (sources, bubblewrap) and try again");
-            }
-
-            if (result.BuildKey != record.BuildKey)
-            {
-                // PlanAsync already compared the keys; a difference here means the recipes changed during the build.
-                throw RecipesChanged(product, record.BuildKey, result.BuildKey);
-            }
-
+            var root = await RebuildAsync(product, record, options, platform, rebuilt, repoPath, monitor, ct).ConfigureAwait(false);
             var diff = await TreeDiff.CompareAsync(published.Trees, record.Root, rebuilt.Trees, root, options.Diff, ct).ConfigureAwait(false);
             var reproducible = root == record.Root;
             _log.LogInformation("{Product}: published {Published}, rebuilt {Rebuilt}: {Verdict}", product, record.Root.Abbreviated, root.Abbreviated,
@@ -152,6 +101,77 @@ public sealed class Challenge(ProductRepository published, ISandbox sandbox, Tim
         {
             StackBuilder.DeleteTree(scratch);
         }
+    }
+
+    private static Recipe FindRecipe(ProductRef product, string recipesDirectory)
+    {
+        var graph = RecipeGraph.Load(recipesDirectory);
+        if (!graph.Contains(product.Name) || graph[product.Name].Version != product.Version)
+        {
+            throw new CairnException(ErrorCode.ChallengeRecipeMissing,
+                graph.Contains(product.Name)
+                    ? $"{recipesDirectory} has {graph[product.Name].Id}, not {product}"
+                    : $"{recipesDirectory} has no recipe for {product.Name}",
+                "give the recipes directory the product was built from");
+        }
+
+        return graph[product.Name];
+    }
+
+    /// <summary>The published products the rebuild needs: the dependency closure, and the build environment if there is one.</summary>
+    private async Task<List<ProductRecord>> InputsToCopyAsync(ProductRecord record, Recipe recipe, string platform, CancellationToken ct)
+    {
+        var catalog = await published.CatalogAsync(await published.HeadAsync(ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var toCopy = DependencyClosure.Resolve(catalog, platform, record.Dependencies.Select(ProductRef.Parse)).ToList();
+        if (recipe.BuildEnvironment is { } envName)
+        {
+            var envs = catalog.Products.Where(p => p.Platform == platform &&
+                (envName.Contains('/', StringComparison.Ordinal) ? $"{p.Name}/{p.Version}" == envName : p.Name == envName)).ToList();
+            // Anything but one match is left for the build to report, with its own error.
+            if (envs.Count == 1 && !toCopy.Contains(envs[0])) toCopy.Add(envs[0]);
+        }
+
+        return toCopy;
+    }
+
+    /// <summary>Builds only the product in the scratch repository; returns its root, or throws if it did not build under the published key.</summary>
+    private async Task<Digest> RebuildAsync(ProductRef product, ProductRecord record, ChallengeOptions options, string platform, WritableRepository rebuilt,
+        string repoPath, IBuildMonitor? monitor, CancellationToken ct)
+    {
+        var stackOptions = new StackOptions
+        {
+            RecipesDirectory = options.RecipesDirectory,
+            SourceDirectories = options.SourceDirectories,
+            Only = [product.Name],
+            Platform = platform,
+            DeploymentSite = options.DeploymentSite,
+            DeploymentRoot = options.DeploymentRoot,
+            BuildsDirectory = Path.Combine(repoPath, "builds"),
+            CacheDirectory = DirectoryRepository.DefaultCacheDirectory(repoPath),
+            Limits = options.Limits,
+            SourceDateEpoch = options.SourceDateEpoch,
+            WhenKeyChanged = ChangedKeyPolicy.Refuse,
+            Publisher = "cairn challenge",
+        };
+        var builder = new StackBuilder(rebuilt, sandbox, time, logger);
+        CheckPlan(product, record, await builder.PlanAsync(stackOptions, ct).ConfigureAwait(false));
+
+        var build = await builder.BuildAsync(stackOptions, monitor, ct).ConfigureAwait(false);
+        var result = build.Packages.Single(p => p.Name == product.Name);
+        if (result.Status != PackageStatus.Built || result.Product is not { } root)
+        {
+            throw new CairnException(ErrorCode.ChallengeRebuildFailed,
+                $"the rebuild of {product} did not succeed: {result.Code} {result.Reason}{KeepLog(result, product)}",
+                "a product whose build fails here cannot be compared; fix the build environment (sources, bubblewrap) and try again");
+        }
+
+        if (result.BuildKey != record.BuildKey)
+        {
+            // PlanAsync already compared the keys; a difference here means the recipes changed during the build.
+            throw RecipesChanged(product, record.BuildKey, result.BuildKey);
+        }
+
+        return root;
     }
 
     /// <summary>The dependencies must be up to date (copied with their keys) and the product's key must be the published one.</summary>

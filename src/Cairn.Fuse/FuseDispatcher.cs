@@ -68,6 +68,7 @@ internal sealed partial class FuseDispatcher(CairnFileSystem fs, IFuseReplySink 
         }
     }
 
+    // Longer than 80 lines on purpose: one case per FUSE opcode, each only decoding its request and calling its handler.
     private void Handle(in FuseInHeader header, ReadOnlySpan<byte> body)
     {
         var unique = header.Unique;

@@ -194,71 +194,12 @@ public sealed class HttpObjectStore : IObjectStore
     private async Task RunBatchAsync(List<Claim> claimed)
     {
         var ct = _disposed.Token;
-        var alone = new List<Claim>();
         try
         {
-            // Objects another process is filling are waited for and read from the cache (the one-by-one path),
-            // and they break runs, so that no process fetches bytes another is fetching.
-            var elsewhere = new HashSet<Digest>();
-            foreach (var c in claimed)
-            {
-                c.Fill = _cache!.TryLockEntry(ClientCache.ObjectPath(c.Digest.ToString()), out var held);
-                if (held) elsewhere.Add(c.Digest);
-                else if (c.Fill is not null && _cache.Contains(ClientCache.ObjectPath(c.Digest.ToString()))) elsewhere.Add(c.Digest);
-            }
-
-            var runs = new List<List<Claim>>();
-            foreach (var pack in claimed.GroupBy(c => c.Location.Pack))
-            {
-                List<Claim>? run = null;
-                foreach (var c in pack.OrderBy(c => c.Location.Offset))
-                {
-                    if (elsewhere.Contains(c.Digest))
-                    {
-                        alone.Add(c);
-                        run = null;
-                        continue;
-                    }
-
-                    if (run is not null)
-                    {
-                        var start = run[0].Location.Offset;
-                        var end = run[^1].Location.Offset + run[^1].Location.StoredSize;
-                        var gap = c.Location.Offset - end;
-                        if (gap >= 0 && gap <= MaxGapBytes && c.Location.Offset + c.Location.StoredSize - start <= MaxRangeBytes)
-                        {
-                            run.Add(c);
-                            continue;
-                        }
-                    }
-
-                    run = [c];
-                    runs.Add(run);
-                }
-            }
-
-            // In the caller's order, so that the first files it writes are the first to arrive.
-            runs.Sort((a, b) => a.Min(c => c.Order).CompareTo(b.Min(c => c.Order)));
-            var failed = new System.Collections.Concurrent.ConcurrentBag<Claim>();
+            var alone = new List<Claim>();
+            var runs = PlanRuns(claimed, LockOrHeldElsewhere(claimed), alone);
             var waiting = alone.Select(c => Deliver(c, ct)).ToList();
-            alone.Clear();
-            await Parallel.ForEachAsync(runs, new ParallelOptions { MaxDegreeOfParallelism = BatchParallelism, CancellationToken = ct }, async (run, token) =>
-            {
-                byte[][] contents;
-                try
-                {
-                    contents = await FetchRunAsync(run, token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is CairnException or HttpRequestException or IOException)
-                {
-                    _log.LogInformation("batch of {Count} objects from pack {Pack} failed ({Message}); fetching them one by one", run.Count, run[0].Location.Pack, e.Message);
-                    foreach (var c in run) failed.Add(c);
-                    return;
-                }
-
-                _cache!.StoreAll(run.Select((c, i) => (ClientCache.ObjectPath(c.Digest.ToString()), contents[i])));
-                for (var i = 0; i < run.Count; i++) Complete(run[i], contents[i]);
-            }).ConfigureAwait(false);
+            var failed = await FetchRunsAsync(runs, ct).ConfigureAwait(false);
 
             // Objects of failed runs are fetched alone, a few at a time (like the readers that would fetch them).
             await Parallel.ForEachAsync(failed.OrderBy(c => c.Order), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
@@ -274,6 +215,88 @@ public sealed class HttpObjectStore : IObjectStore
                 c.Fill?.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// Takes each claim's cache entry lock; returns the objects another process is filling (or has filled), which
+    /// are waited for and read from the cache (the one-by-one path), so that no process fetches bytes another is fetching.
+    /// </summary>
+    private HashSet<Digest> LockOrHeldElsewhere(List<Claim> claimed)
+    {
+        var elsewhere = new HashSet<Digest>();
+        foreach (var c in claimed)
+        {
+            c.Fill = _cache!.TryLockEntry(ClientCache.ObjectPath(c.Digest.ToString()), out var held);
+            if (held) elsewhere.Add(c.Digest);
+            else if (c.Fill is not null && _cache.Contains(ClientCache.ObjectPath(c.Digest.ToString()))) elsewhere.Add(c.Digest);
+        }
+
+        return elsewhere;
+    }
+
+    /// <summary>
+    /// Groups claims into runs of nearby objects of one pack, each fetched with one range request, in the caller's
+    /// order; objects held elsewhere go to <paramref name="alone"/> and break runs.
+    /// </summary>
+    private static List<List<Claim>> PlanRuns(List<Claim> claimed, HashSet<Digest> elsewhere, List<Claim> alone)
+    {
+        var runs = new List<List<Claim>>();
+        foreach (var pack in claimed.GroupBy(c => c.Location.Pack))
+        {
+            List<Claim>? run = null;
+            foreach (var c in pack.OrderBy(c => c.Location.Offset))
+            {
+                if (elsewhere.Contains(c.Digest))
+                {
+                    alone.Add(c);
+                    run = null;
+                    continue;
+                }
+
+                if (run is not null)
+                {
+                    var start = run[0].Location.Offset;
+                    var end = run[^1].Location.Offset + run[^1].Location.StoredSize;
+                    var gap = c.Location.Offset - end;
+                    if (gap >= 0 && gap <= MaxGapBytes && c.Location.Offset + c.Location.StoredSize - start <= MaxRangeBytes)
+                    {
+                        run.Add(c);
+                        continue;
+                    }
+                }
+
+                run = [c];
+                runs.Add(run);
+            }
+        }
+
+        // In the caller's order, so that the first files it writes are the first to arrive.
+        runs.Sort((a, b) => a.Min(c => c.Order).CompareTo(b.Min(c => c.Order)));
+        return runs;
+    }
+
+    /// <summary>Fetches the runs a few at a time; returns the claims of runs that failed, to be fetched one by one.</summary>
+    private async Task<System.Collections.Concurrent.ConcurrentBag<Claim>> FetchRunsAsync(List<List<Claim>> runs, CancellationToken ct)
+    {
+        var failed = new System.Collections.Concurrent.ConcurrentBag<Claim>();
+        await Parallel.ForEachAsync(runs, new ParallelOptions { MaxDegreeOfParallelism = BatchParallelism, CancellationToken = ct }, async (run, token) =>
+        {
+            byte[][] contents;
+            try
+            {
+                contents = await FetchRunAsync(run, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is CairnException or HttpRequestException or IOException)
+            {
+                _log.LogInformation("batch of {Count} objects from pack {Pack} failed ({Message}); fetching them one by one", run.Count, run[0].Location.Pack, e.Message);
+                foreach (var c in run) failed.Add(c);
+                return;
+            }
+
+            _cache!.StoreAll(run.Select((c, i) => (ClientCache.ObjectPath(c.Digest.ToString()), contents[i])));
+            for (var i = 0; i < run.Count; i++) Complete(run[i], contents[i]);
+        }).ConfigureAwait(false);
+        return failed;
     }
 
     /// <summary>Fetches one run of objects with one range request; every object is decoded and verified, or the whole response is rejected.</summary>

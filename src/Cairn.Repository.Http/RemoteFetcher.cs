@@ -72,10 +72,24 @@ public sealed class RemoteFetcher : IDisposable
     public Task<T?> FetchFromServerAsync<T>(int server, FetchRequest request, Func<byte[], string, T> accept, bool notFoundIsNull, CancellationToken ct) =>
         FetchFromAsync(server, request, accept, notFoundIsNull, ct);
 
+    /// <summary>What the attempts of one fetch met, for the next round and for the error that lists them.</summary>
+    private sealed class Attempts
+    {
+        public List<string> Log { get; } = [];
+
+        public int NotFound { get; set; }
+
+        public int Rejected { get; set; }
+
+        public int Failed { get; set; }
+
+        /// <summary>Every server answered, and each one said 404.</summary>
+        public bool OnlyNotFound => NotFound > 0 && Failed == 0 && Rejected == 0;
+    }
+
     private async Task<T?> FetchFromAsync<T>(int? only, FetchRequest request, Func<byte[], string, T> accept, bool notFoundIsNull, CancellationToken ct)
     {
-        var attempts = new List<string>();
-        int notFound = 0, rejected = 0, failed = 0;
+        var attempts = new Attempts();
         using var deadline = new CancellationTokenSource(_options.Deadline, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
         try
@@ -85,94 +99,102 @@ public sealed class RemoteFetcher : IDisposable
                 if (round > 0)
                 {
                     // Only transport failures are worth another round (a 404 or a bad copy will not change in a second).
-                    if (failed == 0) break;
+                    if (attempts.Failed == 0) break;
                     var pause = TimeSpan.FromTicks(_options.RetryDelay.Ticks << Math.Min(round - 1, 10));
                     _log.LogInformation("retrying '{Path}' in {Pause}s (round {Round} of {Rounds})", request.Path, pause.TotalSeconds, round + 1, _options.Retries + 1);
                     await Task.Delay(pause, _time, linked.Token).ConfigureAwait(false);
-                    notFound = rejected = failed = 0;
+                    attempts.NotFound = attempts.Rejected = attempts.Failed = 0;
                 }
 
                 foreach (var (server, route) in Order().Where(p => only is null || p.Server == only))
                 {
                     linked.Token.ThrowIfCancellationRequested();
-                    var baseUri = _options.Servers[server];
-                    var (client, label) = _routes[route];
-                    var uri = new Uri(baseUri, request.Path);
-                    var where = $"{uri} ({label})";
-                    try
-                    {
-                        var (status, body, why) = await GetAsync(client, uri, request, linked.Token).ConfigureAwait(false);
-                        if (status == HttpStatusCode.NotFound)
-                        {
-                            notFound++;
-                            attempts.Add($"{where}: 404 not found");
-                            continue;
-                        }
-
-                        if (body is null)
-                        {
-                            failed++;
-                            attempts.Add($"{where}: {why}");
-                            Fail(server, route, why!);
-                            continue;
-                        }
-
-                        T value;
-                        try
-                        {
-                            value = accept(body, uri.ToString());
-                        }
-                        catch (CairnException e)
-                        {
-                            // Bad content is the server's problem with this one file, not a reason to shun the server.
-                            rejected++;
-                            attempts.Add($"{where}: rejected: {e.Message}");
-                            _log.LogWarning("rejected {Uri} from {Route}: {Message}", uri, label, e.Message);
-                            continue;
-                        }
-
-                        _backoff.TryRemove((server, route), out _);
-                        return value;
-                    }
-                    catch (HttpRequestException e)
-                    {
-                        failed++;
-                        attempts.Add($"{where}: {e.Message}");
-                        Fail(server, route, e.Message);
-                    }
-                    catch (IOException e)
-                    {
-                        failed++;
-                        attempts.Add($"{where}: {e.Message}");
-                        Fail(server, route, e.Message);
-                    }
+                    var (accepted, value) = await TryAsync(server, route, request, accept, attempts, linked.Token).ConfigureAwait(false);
+                    if (accepted) return value;
                 }
 
-                if (notFound > 0 && failed == 0 && rejected == 0) break;
+                if (attempts.OnlyNotFound) break;
             }
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             throw new CairnException(ErrorCode.RemoteDeadlineExceeded,
-                $"'{request.Path}' could not be fetched within {_options.Deadline.TotalSeconds:0}s (tried: {(attempts.Count == 0 ? "nothing finished" : string.Join("; ", attempts))})",
+                $"'{request.Path}' could not be fetched within {_options.Deadline.TotalSeconds:0}s (tried: {(attempts.Log.Count == 0 ? "nothing finished" : string.Join("; ", attempts.Log))})",
                 "the servers or the network are too slow: check them, list a faster mirror first, or raise CAIRN_HTTP_DEADLINE");
         }
 
-        if (notFound > 0 && failed == 0 && rejected == 0 && notFoundIsNull) return default;
-        var tried = string.Join("; ", attempts);
-        if (notFound > 0 && failed == 0 && rejected == 0)
+        if (attempts.OnlyNotFound && notFoundIsNull) return default;
+        throw NotFetched(request, attempts);
+    }
+
+    /// <summary>One server through one route; a failure is counted in <paramref name="attempts"/>, and the server backs off for a transport failure.</summary>
+    private async Task<(bool Accepted, T? Value)> TryAsync<T>(int server, int route, FetchRequest request, Func<byte[], string, T> accept, Attempts attempts, CancellationToken ct)
+    {
+        var baseUri = _options.Servers[server];
+        var (client, label) = _routes[route];
+        var uri = new Uri(baseUri, request.Path);
+        var where = $"{uri} ({label})";
+        try
         {
-            throw new CairnException(ErrorCode.ObjectMissing, $"'{request.Path}' is not on any server (tried: {tried})",
+            var (status, body, why) = await GetAsync(client, uri, request, ct).ConfigureAwait(false);
+            if (status == HttpStatusCode.NotFound)
+            {
+                attempts.NotFound++;
+                attempts.Log.Add($"{where}: 404 not found");
+                return (false, default);
+            }
+
+            if (body is null)
+            {
+                attempts.Failed++;
+                attempts.Log.Add($"{where}: {why}");
+                Fail(server, route, why!);
+                return (false, default);
+            }
+
+            T value;
+            try
+            {
+                value = accept(body, uri.ToString());
+            }
+            catch (CairnException e)
+            {
+                // Bad content is the server's problem with this one file, not a reason to shun the server.
+                attempts.Rejected++;
+                attempts.Log.Add($"{where}: rejected: {e.Message}");
+                _log.LogWarning("rejected {Uri} from {Route}: {Message}", uri, label, e.Message);
+                return (false, default);
+            }
+
+            _backoff.TryRemove((server, route), out _);
+            return (true, value);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            attempts.Failed++;
+            attempts.Log.Add($"{where}: {e.Message}");
+            Fail(server, route, e.Message);
+            return (false, default);
+        }
+    }
+
+    /// <summary>The error for a file no server gave: missing everywhere, bad everywhere, or unreachable.</summary>
+    private static CairnException NotFetched(FetchRequest request, Attempts attempts)
+    {
+        var tried = string.Join("; ", attempts.Log);
+        if (attempts.OnlyNotFound)
+        {
+            return new CairnException(ErrorCode.ObjectMissing, $"'{request.Path}' is not on any server (tried: {tried})",
                 "the servers may be out of date (a mirror lagging behind), or the file was removed by gc; retry later");
         }
 
-        if (rejected > 0 && failed == 0)
+        if (attempts.Rejected > 0 && attempts.Failed == 0)
         {
-            throw new CairnException(ErrorCode.RemoteContentRejected, $"every server sent a bad copy of '{request.Path}' (tried: {tried})",
+            return new CairnException(ErrorCode.RemoteContentRejected, $"every server sent a bad copy of '{request.Path}' (tried: {tried})",
                 "the repository on the servers is damaged: run 'cairn verify' there, or add a healthy mirror to --repo");
         }
 
-        throw new CairnException(ErrorCode.RemoteUnavailable, $"could not fetch '{request.Path}' from any server (tried: {tried})",
+        return new CairnException(ErrorCode.RemoteUnavailable, $"could not fetch '{request.Path}' from any server (tried: {tried})",
             "check the server URLs (--repo), the proxies (--proxy, HTTP_PROXY) and the network; failed servers are retried after a back-off");
     }
 
@@ -235,31 +257,8 @@ public sealed class RemoteFetcher : IDisposable
             Interlocked.Increment(ref _requests);
             using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound) return (HttpStatusCode.NotFound, null, null);
-            var limit = request.MaxBytes;
-            if (request.Range is { } r)
-            {
-                limit = r.Length;
-                if (response.StatusCode == HttpStatusCode.PartialContent)
-                {
-                    if (response.Content.Headers.ContentRange is not { From: { } from } || from != r.Offset)
-                    {
-                        return (response.StatusCode, null, $"wrong Content-Range {response.Content.Headers.ContentRange} for bytes {r.Offset}-");
-                    }
-                }
-                else if (response.StatusCode != HttpStatusCode.OK || r.Offset != 0)
-                {
-                    return (response.StatusCode, null, $"HTTP {(int)response.StatusCode} to a range request");
-                }
-            }
-            else if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return (response.StatusCode, null, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
-            }
-
-            if (response.Content.Headers.ContentLength is { } declared && declared > limit)
-            {
-                return (response.StatusCode, null, $"body of {declared} bytes exceeds the limit of {limit}");
-            }
+            var limit = request.Range?.Length ?? request.MaxBytes;
+            if (Unusable(response, request, limit) is { } unusable) return (response.StatusCode, null, unusable);
 
             // Read at most limit + 1 bytes: one more than allowed is enough to know the body is too long.
             await using var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
@@ -305,6 +304,33 @@ public sealed class RemoteFetcher : IDisposable
         {
             return (0, null, $"timed out after {_options.RequestTimeout.TotalSeconds:0.#}s");
         }
+    }
+
+    /// <summary>Why a response (not a 404) cannot hold the file: a wrong status or range, or a declared length over the limit.</summary>
+    private static string? Unusable(HttpResponseMessage response, FetchRequest request, long limit)
+    {
+        if (request.Range is { } r)
+        {
+            if (response.StatusCode == HttpStatusCode.PartialContent)
+            {
+                if (response.Content.Headers.ContentRange is not { From: { } from } || from != r.Offset)
+                {
+                    return $"wrong Content-Range {response.Content.Headers.ContentRange} for bytes {r.Offset}-";
+                }
+            }
+            else if (response.StatusCode != HttpStatusCode.OK || r.Offset != 0)
+            {
+                return $"HTTP {(int)response.StatusCode} to a range request";
+            }
+        }
+        else if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
+        }
+
+        return response.Content.Headers.ContentLength is { } declared && declared > limit
+            ? $"body of {declared} bytes exceeds the limit of {limit}"
+            : null;
     }
 
     public void Dispose()

@@ -212,36 +212,7 @@ public sealed class Importer(WritableRepository repository)
     private async Task AddEntryAsync(string archive, TarEntry entry, ImportOptions options, Dictionary<string, DirNode> products, Ingest ingest, CancellationToken ct)
     {
         var raw = entry.Name;
-        if (raw.Contains('\0', StringComparison.Ordinal) || raw.Contains('\\', StringComparison.Ordinal))
-        {
-            throw Refuse(ErrorCode.ArchiveBadName, archive, raw, "has a NUL or backslash in its name", "rename the entry");
-        }
-
-        if (raw.StartsWith('/'))
-        {
-            throw Refuse(ErrorCode.ArchiveAbsolutePath, archive, raw, "has an absolute path", "make the archive with relative paths (tar -C DIR .)");
-        }
-
-        var parts = raw.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
-        if (parts.Contains(".."))
-        {
-            throw Refuse(ErrorCode.ArchivePathTraversal, archive, raw, "climbs out with '..'", "remove the entry from the archive");
-        }
-
-        if (parts.Count > options.Limits.MaxDepth)
-        {
-            throw Refuse(ErrorCode.ArchiveTooDeep, archive, raw, $"is deeper than {options.Limits.MaxDepth} levels", "flatten the tree");
-        }
-
-        foreach (var part in parts)
-        {
-            if (TreeCodec.ValidateName(part) is { } problem)
-            {
-                throw Refuse(ErrorCode.ArchiveBadName, archive, raw, $"has a bad name: {problem}", "rename the entry");
-            }
-        }
-
-        parts = parts.Skip(options.StripComponents).ToList();
+        var parts = CheckedPath(archive, raw, options);
         var type = entry.EntryType;
         var isDir = type == TarEntryType.Directory;
         if (type is not (TarEntryType.Directory or TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile
@@ -271,6 +242,78 @@ public sealed class Importer(WritableRepository repository)
         }
 
         var inner = parts.Skip(productDepth).ToList();
+        var parent = ParentOf(archive, raw, root, inner);
+        var name = inner[^1];
+        parent.Children.TryGetValue(name, out var existing);
+        if (existing is not null && !(isDir && existing is DirNode { Explicit: false }))
+        {
+            if (isDir && existing is DirNode) return; // tar often repeats directories; harmless
+            throw Refuse(ErrorCode.ArchiveDuplicateEntry, archive, raw, "appears twice", "make the archive without duplicate entries");
+        }
+
+        switch (type)
+        {
+            case TarEntryType.Directory:
+                if (existing is DirNode d) d.Explicit = true;
+                else parent.Children[name] = new DirNode { Explicit = true };
+                break;
+            case TarEntryType.SymbolicLink:
+                parent.Children[name] = SymbolicLink(archive, entry, options, inner.Count - 1);
+                break;
+            case TarEntryType.HardLink:
+                var linkParts = entry.LinkName.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").Skip(options.StripComponents).ToList();
+                var sameProduct = linkParts.Count > productDepth && string.Join('/', linkParts.Take(productDepth)) == key && !linkParts.Contains("..");
+                var source = sameProduct ? FindFile(root, linkParts.Skip(productDepth).ToList()) : null;
+                parent.Children[name] = source ?? throw Refuse(ErrorCode.ArchiveHardlinkEscape, archive, raw,
+                    $"is a hard link to '{Printable(entry.LinkName)}', which is not an earlier file of the same product", "replace the hard link with a copy");
+                break;
+            default:
+                var executable = (entry.Mode & UnixFileMode.UserExecute) != 0;
+                var data = entry.DataStream ?? Stream.Null;
+                var stored = await ingest.AddFileAsync(raw, data, entry.Length, executable, ct).ConfigureAwait(false);
+                parent.Children[name] = new FileNode(stored);
+                break;
+        }
+    }
+
+    /// <summary>The entry's path components after --strip-components; refuses absolute, climbing, too deep or badly named paths.</summary>
+    private static List<string> CheckedPath(string archive, string raw, ImportOptions options)
+    {
+        if (raw.Contains('\0', StringComparison.Ordinal) || raw.Contains('\\', StringComparison.Ordinal))
+        {
+            throw Refuse(ErrorCode.ArchiveBadName, archive, raw, "has a NUL or backslash in its name", "rename the entry");
+        }
+
+        if (raw.StartsWith('/'))
+        {
+            throw Refuse(ErrorCode.ArchiveAbsolutePath, archive, raw, "has an absolute path", "make the archive with relative paths (tar -C DIR .)");
+        }
+
+        var parts = raw.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToList();
+        if (parts.Contains(".."))
+        {
+            throw Refuse(ErrorCode.ArchivePathTraversal, archive, raw, "climbs out with '..'", "remove the entry from the archive");
+        }
+
+        if (parts.Count > options.Limits.MaxDepth)
+        {
+            throw Refuse(ErrorCode.ArchiveTooDeep, archive, raw, $"is deeper than {options.Limits.MaxDepth} levels", "flatten the tree");
+        }
+
+        foreach (var part in parts)
+        {
+            if (TreeCodec.ValidateName(part) is { } problem)
+            {
+                throw Refuse(ErrorCode.ArchiveBadName, archive, raw, $"has a bad name: {problem}", "rename the entry");
+            }
+        }
+
+        return parts.Skip(options.StripComponents).ToList();
+    }
+
+    /// <summary>The directory an entry at <paramref name="inner"/> goes into, made as needed; never through a symlink or below a file.</summary>
+    private static DirNode ParentOf(string archive, string raw, DirNode root, List<string> inner)
+    {
         var parent = root;
         for (var i = 0; i < inner.Count - 1; i++)
         {
@@ -292,44 +335,20 @@ public sealed class Importer(WritableRepository repository)
             }
         }
 
-        var name = inner[^1];
-        parent.Children.TryGetValue(name, out var existing);
-        if (existing is not null && !(isDir && existing is DirNode { Explicit: false }))
+        return parent;
+    }
+
+    /// <summary>A symlink that stays within its product (any target in a root file system, which links absolutely).</summary>
+    private static LinkNode SymbolicLink(string archive, TarEntry entry, ImportOptions options, int depth)
+    {
+        var target = entry.LinkName;
+        if (target.Length == 0 || target.Contains('\0', StringComparison.Ordinal) ||
+            (!options.RootFileSystem && (target.StartsWith('/') || EscapesRoot(depth, target))))
         {
-            if (isDir && existing is DirNode) return; // tar often repeats directories; harmless
-            throw Refuse(ErrorCode.ArchiveDuplicateEntry, archive, raw, "appears twice", "make the archive without duplicate entries");
+            throw Refuse(ErrorCode.ArchiveSymlinkEscape, archive, entry.Name, $"is a symlink to '{Printable(target)}', outside the product", "products may only link within themselves, with relative links");
         }
 
-        switch (type)
-        {
-            case TarEntryType.Directory:
-                if (existing is DirNode d) d.Explicit = true;
-                else parent.Children[name] = new DirNode { Explicit = true };
-                break;
-            case TarEntryType.SymbolicLink:
-                var target = entry.LinkName;
-                if (target.Length == 0 || target.Contains('\0', StringComparison.Ordinal) ||
-                    (!options.RootFileSystem && (target.StartsWith('/') || EscapesRoot(inner.Count - 1, target))))
-                {
-                    throw Refuse(ErrorCode.ArchiveSymlinkEscape, archive, raw, $"is a symlink to '{Printable(target)}', outside the product", "products may only link within themselves, with relative links");
-                }
-
-                parent.Children[name] = new LinkNode(target);
-                break;
-            case TarEntryType.HardLink:
-                var linkParts = entry.LinkName.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").Skip(options.StripComponents).ToList();
-                var sameProduct = linkParts.Count > productDepth && string.Join('/', linkParts.Take(productDepth)) == key && !linkParts.Contains("..");
-                var source = sameProduct ? FindFile(root, linkParts.Skip(productDepth).ToList()) : null;
-                parent.Children[name] = source ?? throw Refuse(ErrorCode.ArchiveHardlinkEscape, archive, raw,
-                    $"is a hard link to '{Printable(entry.LinkName)}', which is not an earlier file of the same product", "replace the hard link with a copy");
-                break;
-            default:
-                var executable = (entry.Mode & UnixFileMode.UserExecute) != 0;
-                var data = entry.DataStream ?? Stream.Null;
-                var stored = await ingest.AddFileAsync(raw, data, entry.Length, executable, ct).ConfigureAwait(false);
-                parent.Children[name] = new FileNode(stored);
-                break;
-        }
+        return new LinkNode(target);
     }
 
     private static FileNode? FindFile(DirNode root, List<string> path)

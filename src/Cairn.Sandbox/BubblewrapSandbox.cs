@@ -231,6 +231,22 @@ public sealed partial class BubblewrapSandbox : ISandbox
             "--hostname", spec.HostName,
             "--clearenv",
         };
+        AddEnvironment(a, spec);
+        AddRootFileSystem(a, spec, etcDir);
+        a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
+        a.AddRange(["--size", spec.Limits.TmpBytes.ToString(), "--tmpfs", "/tmp"]);
+        a.AddRange(["--size", spec.Limits.TmpBytes.ToString(), "--tmpfs", SandboxContract.Home]);
+        AddMounts(a, spec.Mounts);
+
+        // Nothing outside the declared mounts is writable, not even the empty root bwrap builds on.
+        a.AddRange(["--remount-ro", "/", "--chdir", spec.WorkingDirectory, "--"]);
+        a.AddRange(spec.Command);
+        return a;
+    }
+
+    /// <summary>A clean environment: PATH, then the spec's variables, then the contract's fixed ones, which win.</summary>
+    private static void AddEnvironment(List<string> a, SandboxSpec spec)
+    {
         var env = new SortedDictionary<string, string>(StringComparer.Ordinal) { ["PATH"] = SandboxContract.DefaultPath };
         foreach (var (k, v) in spec.Environment) env[k] = v;
         foreach (var (k, v) in SandboxContract.FixedEnvironment) env[k] = v;
@@ -239,7 +255,11 @@ public sealed partial class BubblewrapSandbox : ISandbox
         {
             a.AddRange(["--setenv", k, v]);
         }
+    }
 
+    /// <summary>/usr and its links, and /etc: the host's few files and ours, or a chosen root's own.</summary>
+    private static void AddRootFileSystem(List<string> a, SandboxSpec spec, string etcDir)
+    {
         var root = spec.RootFileSystem ?? "/";
         a.AddRange(["--ro-bind", Path.Combine(root, "usr"), "/usr"]);
         foreach (var name in RootLinks)
@@ -285,11 +305,11 @@ public sealed partial class BubblewrapSandbox : ISandbox
                 if (File.Exists(Path.Combine(root, "etc", name))) a.AddRange(["--ro-bind", file, "/etc/" + name]);
             }
         }
+    }
 
-        a.AddRange(["--proc", "/proc", "--dev", "/dev"]);
-        a.AddRange(["--size", spec.Limits.TmpBytes.ToString(), "--tmpfs", "/tmp"]);
-        a.AddRange(["--size", spec.Limits.TmpBytes.ToString(), "--tmpfs", SandboxContract.Home]);
-        foreach (var m in spec.Mounts)
+    private static void AddMounts(List<string> a, IEnumerable<SandboxMount> mounts)
+    {
+        foreach (var m in mounts)
         {
             switch (m.Kind)
             {
@@ -304,11 +324,6 @@ public sealed partial class BubblewrapSandbox : ISandbox
                     break;
             }
         }
-
-        // Nothing outside the declared mounts is writable, not even the empty root bwrap builds on.
-        a.AddRange(["--remount-ro", "/", "--chdir", spec.WorkingDirectory, "--"]);
-        a.AddRange(spec.Command);
-        return a;
     }
 
     private static string WriteMinimalEtc(string staging, SandboxSpec spec)

@@ -33,21 +33,7 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
 
     public async Task<ReplicateResult> RunAsync(CancellationToken ct)
     {
-        // Both first requests at once: one round trip, not two.
-        var configTask = source.GetAsync(RepositoryFiles.Config, ct);
-        var headTask = source.GetAsync(RepositoryFiles.Head, ct);
-        var config = await configTask.ConfigureAwait(false)
-            ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {source.Display}", "check the source URL or path");
-        var headBytes = await headTask.ConfigureAwait(false)
-            ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"{source.Display} has no manifest.json", "initialise or publish to the source first");
-        var head = MirrorJson.Head(headBytes, $"manifest '{source.Display}{RepositoryFiles.Head}'");
-        var packs = head.Packs ?? throw new CairnException(ErrorCode.RemoteContentRejected,
-            $"the head of {source.Display} lists no packs (written before format §6)", "publish once with a current cairn, then replicate");
-        if (!MirrorJson.IsConfig(config))
-        {
-            throw new CairnException(ErrorCode.ManifestMalformed, $"'{source.Display}cairn.json' is not a repository configuration", "run 'cairn verify' on the source");
-        }
-
+        var (config, headBytes, head, packs) = await ReadSourceAsync(ct).ConfigureAwait(false);
         var destHead = await destination.GetAsync(RepositoryFiles.Head, ct).ConfigureAwait(false) is { } d
             ? MirrorJson.Head(d, $"manifest '{destination.Display}{RepositoryFiles.Head}'") : null;
         var durableRevision = destHead?.Revision ?? 0;
@@ -66,60 +52,19 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
             written = true;
         }
 
-        int copied = 0, present = 0;
-        long bytes = 0;
-        await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = PacksInFlight, CancellationToken = ct }, async (pack, c) =>
-        {
-            if (await PresentAsync(destination, pack, c).ConfigureAwait(false))
-            {
-                Interlocked.Increment(ref present);
-                return;
-            }
-
-            var length = await CopyPackAsync(pack, c).ConfigureAwait(false);
-            Interlocked.Increment(ref copied);
-            Interlocked.Add(ref bytes, length);
-            logger?.LogInformation("copied pack {Pack} ({Bytes} bytes)", pack, length);
-        }).ConfigureAwait(false);
+        var (copied, present, bytes) = await CopyPacksAsync(packs, ct).ConfigureAwait(false);
         written |= copied > 0;
-
-        var revisions = 0;
-        foreach (var fetched in await revisionsTask.ConfigureAwait(false))
-        {
-            // A signed source's detached signature lands before its revision, so a mirror never serves a signed
-            // revision without its signature (format §6.1). Clients check it; it need not be parsed here.
-            var key = RevisionKey(fetched.Revision);
-            if (fetched.Signature is { } signature)
-            {
-                await destination.PutUnflushedAsync(Path.ChangeExtension(key, ".sig"), signature, ct).ConfigureAwait(false);
-            }
-
-            await destination.PutUnflushedAsync(key, fetched.Bytes, ct).ConfigureAwait(false);
-            revisions++;
-            bytes += fetched.Bytes.Length + (fetched.Signature?.Length ?? 0);
-            written = true;
-        }
+        var fetched = await revisionsTask.ConfigureAwait(false);
+        var (revisions, revisionBytes) = await LandRevisionsAsync(fetched, ct).ConfigureAwait(false);
+        bytes += revisionBytes;
+        written |= revisions > 0;
 
         // The head last, and never backwards: a stale source must not roll a fresher mirror back.
         var moved = destHead is null || destHead.Revision < head.Revision;
         if (written || moved)
         {
             // Everything the new head reaches is durable before the head moves (see remarks).
-            var keys = new List<string> { RepositoryFiles.Config };
-            foreach (var pack in packs)
-            {
-                keys.Add(RepositoryFiles.Pack(pack));
-                keys.Add(RepositoryFiles.PackIndex(pack));
-            }
-
-            for (var r = durableRevision + 1; r <= head.Revision; r++)
-            {
-                keys.Add(RevisionKey(r));
-                keys.Add(RepositoryFiles.RevisionSignature(r));
-            }
-
-            keys.AddRange((await revisionsTask.ConfigureAwait(false)).Where(f => f.Revision <= durableRevision).Select(f => RevisionKey(f.Revision)));
-            await destination.FlushAsync(keys, ct).ConfigureAwait(false);
+            await destination.FlushAsync(DurableKeys(packs, durableRevision, head.Revision, fetched), ct).ConfigureAwait(false);
         }
 
         // The publication log's tiles before the head, its checkpoint after it (format/transparency-log.md §5).
@@ -147,6 +92,89 @@ public sealed class Replicator(IMirrorEndpoint source, IMirrorEndpoint destinati
         }
 
         return new ReplicateResult(head.Revision, copied, present, revisions, bytes, moved);
+    }
+
+    /// <summary>The source's configuration and head, checked; the head must list its packs.</summary>
+    private async Task<(byte[] Config, byte[] HeadBytes, MirrorJson.HeadInfo Head, IReadOnlyList<string> Packs)> ReadSourceAsync(CancellationToken ct)
+    {
+        // Both first requests at once: one round trip, not two.
+        var configTask = source.GetAsync(RepositoryFiles.Config, ct);
+        var headTask = source.GetAsync(RepositoryFiles.Head, ct);
+        var config = await configTask.ConfigureAwait(false)
+            ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"no Cairn repository at {source.Display}", "check the source URL or path");
+        var headBytes = await headTask.ConfigureAwait(false)
+            ?? throw new CairnException(ErrorCode.RepositoryNotFound, $"{source.Display} has no manifest.json", "initialise or publish to the source first");
+        var head = MirrorJson.Head(headBytes, $"manifest '{source.Display}{RepositoryFiles.Head}'");
+        var packs = head.Packs ?? throw new CairnException(ErrorCode.RemoteContentRejected,
+            $"the head of {source.Display} lists no packs (written before format §6)", "publish once with a current cairn, then replicate");
+        if (!MirrorJson.IsConfig(config))
+        {
+            throw new CairnException(ErrorCode.ManifestMalformed, $"'{source.Display}cairn.json' is not a repository configuration", "run 'cairn verify' on the source");
+        }
+
+        return (config, headBytes, head, packs);
+    }
+
+    /// <summary>Copies the packs the mirror lacks (or holds torn), a few at a time.</summary>
+    private async Task<(int Copied, int Present, long Bytes)> CopyPacksAsync(IReadOnlyList<string> packs, CancellationToken ct)
+    {
+        int copied = 0, present = 0;
+        long bytes = 0;
+        await Parallel.ForEachAsync(packs, new ParallelOptions { MaxDegreeOfParallelism = PacksInFlight, CancellationToken = ct }, async (pack, c) =>
+        {
+            if (await PresentAsync(destination, pack, c).ConfigureAwait(false))
+            {
+                Interlocked.Increment(ref present);
+                return;
+            }
+
+            var length = await CopyPackAsync(pack, c).ConfigureAwait(false);
+            Interlocked.Increment(ref copied);
+            Interlocked.Add(ref bytes, length);
+            logger?.LogInformation("copied pack {Pack} ({Bytes} bytes)", pack, length);
+        }).ConfigureAwait(false);
+        return (copied, present, bytes);
+    }
+
+    private async Task<(int Count, long Bytes)> LandRevisionsAsync(IReadOnlyList<FetchedRevision> fetched, CancellationToken ct)
+    {
+        var (count, bytes) = (0, 0L);
+        foreach (var revision in fetched)
+        {
+            // A signed source's detached signature lands before its revision, so a mirror never serves a signed
+            // revision without its signature (format §6.1). Clients check it; it need not be parsed here.
+            var key = RevisionKey(revision.Revision);
+            if (revision.Signature is { } signature)
+            {
+                await destination.PutUnflushedAsync(Path.ChangeExtension(key, ".sig"), signature, ct).ConfigureAwait(false);
+            }
+
+            await destination.PutUnflushedAsync(key, revision.Bytes, ct).ConfigureAwait(false);
+            count++;
+            bytes += revision.Bytes.Length + (revision.Signature?.Length ?? 0);
+        }
+
+        return (count, bytes);
+    }
+
+    /// <summary>Every file the new head reaches that a run may have landed without a flush (see remarks).</summary>
+    private static List<string> DurableKeys(IReadOnlyList<string> packs, long durableRevision, long headRevision, IReadOnlyList<FetchedRevision> fetched)
+    {
+        var keys = new List<string> { RepositoryFiles.Config };
+        foreach (var pack in packs)
+        {
+            keys.Add(RepositoryFiles.Pack(pack));
+            keys.Add(RepositoryFiles.PackIndex(pack));
+        }
+
+        for (var r = durableRevision + 1; r <= headRevision; r++)
+        {
+            keys.Add(RevisionKey(r));
+            keys.Add(RepositoryFiles.RevisionSignature(r));
+        }
+
+        keys.AddRange(fetched.Where(f => f.Revision <= durableRevision).Select(f => RevisionKey(f.Revision)));
+        return keys;
     }
 
     /// <summary>

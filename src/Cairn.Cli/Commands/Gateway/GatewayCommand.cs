@@ -136,7 +136,10 @@ public static class GatewayCommand
         return new Command("site", "Register the CI sites that may build and publish") { add, list };
     }
 
-    private static Command TokenCommand()
+    private static Command TokenCommand() =>
+        new("token", "Issue, list and revoke site tokens") { TokenIssueCommand(), TokenRevokeCommand(), TokenListCommand() };
+
+    private static Command TokenIssueCommand()
     {
         var site = new Argument<string>("site") { Description = "The registered site the token proves" };
         var paths = new Option<string[]>("--path") { Description = "Repository path prefix the token may publish under (repeatable; default: / = everything)", Arity = ArgumentArity.ZeroOrMore };
@@ -160,16 +163,7 @@ public static class GatewayCommand
             var token = await store.IssueTokenAsync(ctx.Parse.GetValue(site)!, scope, ct);
             if (out_ is not null)
             {
-                using (var f = new FileStream(out_, new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew,
-                    Access = FileAccess.Write,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                }))
-                {
-                    f.Write(Encoding.ASCII.GetBytes(token.Secret + "\n"));
-                }
-
+                WriteSecretFile(out_, token.Secret);
                 ctx.Write(new TokenFileOutput(token.TokenId, token.Site, token.Scope, out_), CliJson.Default.TokenFileOutput,
                     o => o.WriteLine($"token {token.TokenId} for site {token.Site} ({token.Scope}) written to {out_} (0600)"));
             }
@@ -185,7 +179,23 @@ public static class GatewayCommand
 
             return 0;
         });
+        return issue;
+    }
 
+    /// <summary>A new file only its owner can read; never over an existing one.</summary>
+    private static void WriteSecretFile(string path, string secret)
+    {
+        using var f = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        f.Write(Encoding.ASCII.GetBytes(secret + "\n"));
+    }
+
+    private static Command TokenRevokeCommand()
+    {
         var id = new Argument<string>("token-id") { Description = "The token's id (cairn gateway token list SITE shows them)" };
         var revoke = new Command("revoke", "Revoke a token from now on") { id };
         revoke.SetHandler(async (ctx, ct) =>
@@ -200,7 +210,11 @@ public static class GatewayCommand
             ctx.Write(new TokenRevokedOutput(tokenId, Revoked: true), CliJson.Default.TokenRevokedOutput, o => o.WriteLine($"token {tokenId} revoked"));
             return 0;
         });
+        return revoke;
+    }
 
+    private static Command TokenListCommand()
+    {
         var listSite = new Argument<string>("site") { Description = "The site whose tokens to list" };
         var list = new Command("list", "List a site's tokens (never their secrets)") { listSite };
         list.SetHandler(async (ctx, ct) =>
@@ -216,7 +230,7 @@ public static class GatewayCommand
             });
             return 0;
         });
-        return new Command("token", "Issue, list and revoke site tokens") { issue, revoke, list };
+        return list;
     }
 
     private static Command PolicyCommand()

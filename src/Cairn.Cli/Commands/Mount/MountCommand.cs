@@ -58,39 +58,45 @@ public static class MountCommand
                 FsName = "cairn:" + ctx.RepositoryPath,
             };
             if (ctx.Parse.GetValue(threads) > 0) options = options with { Threads = ctx.Parse.GetValue(threads) };
-            // SIGTERM (systemd, kill) and SIGHUP end the mount like Ctrl-C does: unmount, then exit 0.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-            using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Stop);
-            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            void Stop(PosixSignalContext signal)
-            {
-                signal.Cancel = true;
-                stop.Cancel();
-            }
-
-            await using var repository = await ctx.OpenRepositoryAsync(ct);
-            var mount = await FuseMount.MountAsync(repository, target, options, ctx.Logger, ct);
-            await using (mount)
-            {
-                ctx.Write(new MountOutput(target, mount.Revision.Revision, mount.Revision.Root.ToString(), Environment.ProcessId), CliJson.Default.MountOutput,
-                    o => o.WriteLine($"mounted {ctx.RepositoryPath} revision {mount.Revision.Revision} at {target} (pid {Environment.ProcessId})"));
-                ctx.Out.Flush();
-                try
-                {
-                    // Until `cairn unmount` (the kernel ends the connection) or a signal.
-                    await mount.Completion.WaitAsync(stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    // Detach at once; open files have until the process exits.
-                    await mount.UnmountAsync(TimeSpan.FromSeconds(1));
-                }
-            }
-
-            return 0;
+            return await RunInForegroundAsync(ctx, target, options, ct);
         });
         return command;
+    }
+
+    /// <summary>Mounts and serves until `cairn unmount` or a signal, then unmounts.</summary>
+    private static async Task<int> RunInForegroundAsync(CliContext ctx, string target, FuseMountOptions options, CancellationToken ct)
+    {
+        // SIGTERM (systemd, kill) and SIGHUP end the mount like Ctrl-C does: unmount, then exit 0.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Stop);
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        void Stop(PosixSignalContext signal)
+        {
+            signal.Cancel = true;
+            stop.Cancel();
+        }
+
+        await using var repository = await ctx.OpenRepositoryAsync(ct);
+        var mount = await FuseMount.MountAsync(repository, target, options, ctx.Logger, ct);
+        await using (mount)
+        {
+            ctx.Write(new MountOutput(target, mount.Revision.Revision, mount.Revision.Root.ToString(), Environment.ProcessId), CliJson.Default.MountOutput,
+                o => o.WriteLine($"mounted {ctx.RepositoryPath} revision {mount.Revision.Revision} at {target} (pid {Environment.ProcessId})"));
+            ctx.Out.Flush();
+            try
+            {
+                // Until `cairn unmount` (the kernel ends the connection) or a signal.
+                await mount.Completion.WaitAsync(stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Detach at once; open files have until the process exits.
+                await mount.UnmountAsync(TimeSpan.FromSeconds(1));
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>Starts the same command with --foreground in a new session and returns once the mount is there.</summary>
