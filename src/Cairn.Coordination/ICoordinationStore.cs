@@ -21,6 +21,9 @@ public interface ICoordinationStore : IAsyncDisposable
 
     Task<Site?> GetSiteAsync(string name, CancellationToken ct);
 
+    /// <summary>Registers (replaces) the Ed25519 public key (base64) a registered site signs its build statements with.</summary>
+    Task<Site> SetSiteKeyAsync(string name, string publicKey, CancellationToken ct);
+
     Task<IReadOnlyList<Site>> ListSitesAsync(CancellationToken ct);
 
     /// <summary>Issues a token for a registered site; its secret is returned once and only its hash is stored.</summary>

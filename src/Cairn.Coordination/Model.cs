@@ -10,7 +10,11 @@ namespace Cairn.Coordination;
 public sealed record SiteCapabilities(string Platform, string? Environment, IReadOnlyList<string> Labels);
 
 /// <summary>A registered site: any CI server (Jenkins, GitLab, GitHub Actions, cron) that builds and publishes.</summary>
-public sealed record Site(string Name, SiteCapabilities Capabilities, DateTimeOffset RegisteredAt, DateTimeOffset UpdatedAt);
+public sealed record Site(string Name, SiteCapabilities Capabilities, DateTimeOffset RegisteredAt, DateTimeOffset UpdatedAt)
+{
+    /// <summary>The site's Ed25519 public key (base64), registered with --key: its build statements must verify with it. Null: none registered.</summary>
+    public string? PublicKey { get; init; }
+}
 
 /// <summary>What a job (one build key) needs of the site that builds it.</summary>
 public sealed record JobRequirements(string Platform, string? Environment = null, IReadOnlyList<string>? Labels = null)

@@ -23,6 +23,9 @@ public sealed record GatewayOptions
     /// <summary>Most differing files listed per site in a coherence report.</summary>
     public int MaxFileDifferences { get; init; } = 200;
 
+    /// <summary>Refuse commits from sites without a registered key (CAIRN-E1208); without it such sites' statements are stored unchecked.</summary>
+    public bool RequireSiteKeys { get; init; }
+
     /// <summary>Clock for back-off while waiting for a lease and for upload flushes (wall-clock waits, not expiry).</summary>
     public TimeProvider WaitTime { get; init; } = TimeProvider.System;
 }

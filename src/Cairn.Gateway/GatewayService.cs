@@ -106,6 +106,8 @@ public sealed class GatewayService : IAsyncDisposable
         identity.AuthorizePaths([productPath]);
         identity.AuthorizeChannel(commit.Channel);
         await _store.GetChannelPolicyAsync(commit.Channel, ct).ConfigureAwait(false);
+        await _uploads.FlushAsync(ct).ConfigureAwait(false);
+        await SiteAttestations.CheckAsync(_store, _repository, identity, commit, extras, _options.RequireSiteKeys, ct).ConfigureAwait(false);
         var result = commit.Result with { Site = identity.Site, OutputRoot = commit.Root.Digest };
 
         if (commit.Mode == CommitMode.Confirm)

@@ -227,14 +227,19 @@ public abstract class SqlCoordinationStore : ICoordinationStore
 
     private const string SiteColumns = "name, platform, environment, labels, registered_at, updated_at";
 
+    private const string SiteSelect = SiteColumns + ", public_key";
+
     private static Site MapSite(DbDataReader r) => new(
         r.GetString(0),
         new SiteCapabilities(r.GetString(1), NullableString(r, 2), FromJson(r.GetString(3), StoredJson.Default.IReadOnlyListString)),
         At(r.GetInt64(4)),
-        At(r.GetInt64(5)));
+        At(r.GetInt64(5)))
+    {
+        PublicKey = NullableString(r, 6),
+    };
 
     private static async Task<Site?> FindSiteAsync(DbConnection c, DbTransaction? tx, string name, CancellationToken ct) =>
-        (await QueryAsync(c, tx, $"SELECT {SiteColumns} FROM sites WHERE name = @name", MapSite, ct, ("@name", name))).FirstOrDefault();
+        (await QueryAsync(c, tx, $"SELECT {SiteSelect} FROM sites WHERE name = @name", MapSite, ct, ("@name", name))).FirstOrDefault();
 
     private static async Task<Site> RequireSiteAsync(DbConnection c, DbTransaction? tx, string name, CancellationToken ct) =>
         await FindSiteAsync(c, tx, name, ct) ?? throw new CairnException(ErrorCode.SiteUnknown,
@@ -259,8 +264,15 @@ public abstract class SqlCoordinationStore : ICoordinationStore
 
     public Task<Site?> GetSiteAsync(string name, CancellationToken ct) => ReadAsync(c => FindSiteAsync(c, null, name, ct), ct);
 
+    public Task<Site> SetSiteKeyAsync(string name, string publicKey, CancellationToken ct) => WriteAsync(async (c, tx) =>
+    {
+        await RequireSiteAsync(c, tx, name, ct);
+        await ExecuteAsync(c, tx, "UPDATE sites SET public_key = @key, updated_at = @now WHERE name = @name", ct, ("@name", name), ("@key", publicKey), ("@now", Now()));
+        return (await FindSiteAsync(c, tx, name, ct))!;
+    }, ct);
+
     public Task<IReadOnlyList<Site>> ListSitesAsync(CancellationToken ct) =>
-        ReadAsync<IReadOnlyList<Site>>(async c => await QueryAsync(c, null, $"SELECT {SiteColumns} FROM sites ORDER BY name", MapSite, ct), ct);
+        ReadAsync<IReadOnlyList<Site>>(async c => await QueryAsync(c, null, $"SELECT {SiteSelect} FROM sites ORDER BY name", MapSite, ct), ct);
 
     public Task<IssuedToken> IssueTokenAsync(string site, TokenScope scope, CancellationToken ct)
     {

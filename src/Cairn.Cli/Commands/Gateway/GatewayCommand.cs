@@ -42,9 +42,10 @@ public static class GatewayCommand
         var operatorToken = OperatorToken.TokenFileOption();
         var basePath = OperatorToken.BasePathOption();
         var requireToken = OperatorToken.RequireTokenOption();
+        var requireSiteKeys = new Option<bool>("--require-site-keys") { Description = "Refuse commits from sites without a registered key (cairn gateway site add --key); otherwise their statements are stored unchecked" };
         var command = new Command("gateway", "Run the gateway through which CI sites claim jobs and publish (signed) into the repository")
         {
-            Store, Db, listen, maxObject, leaseTtl, leaseWait, basePath, operatorToken, requireToken,
+            Store, Db, listen, maxObject, leaseTtl, leaseWait, basePath, operatorToken, requireToken, requireSiteKeys,
             SiteCommand(), TokenCommand(), PolicyCommand(),
         };
         command.SetHandler(async (ctx, ct) =>
@@ -56,6 +57,7 @@ public static class GatewayCommand
                 MaxObjectSize = Positive(ctx.Parse.GetValue(maxObject), "--max-object-size"),
                 LeaseTtl = TimeSpan.FromSeconds(Positive(ctx.Parse.GetValue(leaseTtl), "--lease-ttl")),
                 LeaseWait = TimeSpan.FromSeconds(Positive(ctx.Parse.GetValue(leaseWait), "--lease-wait")),
+                RequireSiteKeys = ctx.Parse.GetValue(requireSiteKeys),
             };
             var verbose = ctx.Parse.GetValue(GlobalOptions.Verbose);
             using var loggers = LoggerFactory.Create(b => b
@@ -112,13 +114,16 @@ public static class GatewayCommand
         var platform = new Option<string>("--platform") { Description = "The platform it builds, e.g. linux-x86_64", Required = true };
         var environment = new Option<string?>("--environment") { Description = "The build environment product it has (NAME/VERSION)" };
         var labels = new Option<string[]>("--label") { Description = "A label (repeatable), e.g. gpu", Arity = ArgumentArity.ZeroOrMore };
-        var add = new Command("add", "Register a site (or update its capabilities)") { name, platform, environment, labels };
+        var key = new Option<string?>("--key") { Description = "The site's public key file (cairn key generate --builder -o SITE.key; give SITE.key.pub): its build statements must be signed by it" };
+        var add = new Command("add", "Register a site (or update its capabilities)") { name, platform, environment, labels, key };
         add.SetHandler(async (ctx, ct) =>
         {
+            var publicKey = ctx.Parse.GetValue(key) is { } keyFile ? Cairn.Trust.Keys.Encode(Cairn.Trust.Keys.ReadPublic(keyFile)) : null;
             await using var store = await OpenDatabaseAsync(ctx, ct);
             var site = await store.RegisterSiteAsync(ctx.Parse.GetValue(name)!,
                 new SiteCapabilities(ctx.Parse.GetValue(platform)!, ctx.Parse.GetValue(environment), ctx.Parse.GetValue(labels) ?? []), ct);
-            ctx.Write(site, CliJson.Default.Site, o => o.WriteLine($"site {site.Name}: platform {site.Capabilities.Platform}, environment {site.Capabilities.Environment ?? "none"}, labels [{string.Join(", ", site.Capabilities.Labels)}]"));
+            if (publicKey is not null) site = await store.SetSiteKeyAsync(site.Name, publicKey, ct);
+            ctx.Write(site, CliJson.Default.Site, o => o.WriteLine($"site {site.Name}: platform {site.Capabilities.Platform}, environment {site.Capabilities.Environment ?? "none"}, labels [{string.Join(", ", site.Capabilities.Labels)}]{(site.PublicKey is null ? "" : $", key {Cairn.Trust.Keys.Fingerprint(Cairn.Trust.Keys.DecodePublic(site.PublicKey)!)}")}"));
             return 0;
         });
 
