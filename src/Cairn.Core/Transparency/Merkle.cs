@@ -176,9 +176,9 @@ public static class Merkle
     public static bool VerifyConsistency(long size1, long size2, ReadOnlySpan<byte> root1, ReadOnlySpan<byte> root2, IReadOnlyList<byte[]> proof)
     {
         ArgumentNullException.ThrowIfNull(proof);
-        if (size1 < 0 || size2 < size1) return false;
+        // From the empty tree nothing is proved (every tree extends it): callers skip the check instead.
+        if (size1 <= 0 || size2 < size1) return false;
         if (size1 == size2) return proof.Count == 0 && root1.SequenceEqual(root2);
-        if (size1 == 0) return proof.Count == 0;
         if (proof.Count == 0 || root1.Length != HashSize || root2.Length != HashSize) return false;
         var path = BitOperations.IsPow2(size1) ? [root1.ToArray(), .. proof] : proof.ToList();
         var fn = size1 - 1;

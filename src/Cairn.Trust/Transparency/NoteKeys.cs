@@ -47,7 +47,7 @@ public static class NoteKeys
     public static (string Name, byte Type, PublicKey Key)? ParseVerifierKey(string vkey)
     {
         ArgumentNullException.ThrowIfNull(vkey);
-        var parts = vkey.Split('+');
+        var parts = vkey.Split('+', 3);
         if (parts.Length != 3 || parts[0].Length == 0 || parts[1].Length != 8) return null;
         if (!uint.TryParse(parts[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var id)) return null;
         var raw = Envelope.TryBase64(parts[2]);
