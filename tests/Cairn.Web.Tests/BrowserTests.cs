@@ -125,7 +125,7 @@ public sealed class BrowserTests(StackFixture stack, BrowserFixture chromium) : 
         Assert.Equal("libpng/1.6.40", await page.Locator("h1").InnerTextAsync());
     }
 
-    private static string Rgb(string hex) =>
+    internal static string Rgb(string hex) =>
         $"rgb({Convert.ToInt32(hex[1..3], 16)}, {Convert.ToInt32(hex[3..5], 16)}, {Convert.ToInt32(hex[5..7], 16)})";
 
     [Fact]
