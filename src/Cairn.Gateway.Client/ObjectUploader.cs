@@ -12,7 +12,7 @@ public sealed record UploadResult(long ObjectsReachable, long ObjectsUploaded, l
 /// </summary>
 public static class ObjectUploader
 {
-    public static async Task<UploadResult> UploadAsync(IGateway gateway, IObjectStore local, IEnumerable<TreeEntry> roots, int parallelism, CancellationToken ct)
+    public static async Task<UploadResult> UploadAsync(IGateway gateway, IObjectReader local, IEnumerable<TreeEntry> roots, int parallelism, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(gateway);
         ArgumentNullException.ThrowIfNull(local);
@@ -36,6 +36,6 @@ public static class ObjectUploader
     }
 
     /// <summary>Every object the entries reach, each once; trees before their content.</summary>
-    public static Task<List<Digest>> ReachableAsync(IObjectStore store, IEnumerable<TreeEntry> roots, CancellationToken ct) =>
+    public static Task<List<Digest>> ReachableAsync(IObjectReader store, IEnumerable<TreeEntry> roots, CancellationToken ct) =>
         Reachability.ListAsync(store, roots, ct);
 }

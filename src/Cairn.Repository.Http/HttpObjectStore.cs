@@ -13,7 +13,7 @@ namespace Cairn.Repository.Http;
 /// digest before it is returned or cached; a bad copy is refused and the next server asked. Concurrent reads of one
 /// object share one fetch.
 /// </summary>
-public sealed class HttpObjectStore : IObjectStore
+public sealed class HttpObjectStore : IObjectReader
 {
     /// <summary>A batch joins objects into one range request up to this size, bridging at most this many unneeded bytes.</summary>
     private const int MaxRangeBytes = 4 << 20;
@@ -56,10 +56,6 @@ public sealed class HttpObjectStore : IObjectStore
     public RemoteFetcher Fetcher => _fetcher;
 
     public ClientCache? Cache => _cache;
-
-    private static CairnException ReadOnly(string what) =>
-        new(ErrorCode.RemoteReadOnly, $"a remote repository is read-only: cannot {what}",
-            "publish, tag, rollback and gc on the repository directory itself (the server's --repo)");
 
     public async ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct)
     {
@@ -509,12 +505,6 @@ public sealed class HttpObjectStore : IObjectStore
         return entries.Select(e => e.Digest).ToHashSet();
     }
 
-    public ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct) => throw ReadOnly("store objects");
-
-    public ValueTask FlushAsync(CancellationToken ct) => throw ReadOnly("store objects");
-
-    public ValueTask AbortAsync(CancellationToken ct) => ValueTask.CompletedTask;
-
     public async IAsyncEnumerable<ObjectInfo> ListAsync([EnumeratorCancellation] CancellationToken ct)
     {
         await EnsureIndexesAsync(fresh: false, ct).ConfigureAwait(false);
@@ -536,8 +526,6 @@ public sealed class HttpObjectStore : IObjectStore
         _refreshedForMiss = false;
         await EnsureIndexesAsync(fresh: true, ct).ConfigureAwait(false);
     }
-
-    public ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct) => throw ReadOnly("collect garbage");
 
     public ValueTask DisposeAsync()
     {

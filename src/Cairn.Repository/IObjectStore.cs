@@ -7,27 +7,15 @@ public readonly record struct ObjectInfo(Digest Digest, long StoredSize, long Si
 public sealed record RetainResult(long ObjectsKept, long ObjectsDeleted, long BytesDeleted, long ContainersRewritten);
 
 /// <summary>
-/// Content-addressed storage of objects, keyed by the SHA-256 of their uncompressed content. Every backend
-/// passes the same conformance suite (tests/Cairn.Repository.Tests/ObjectStoreConformance.cs).
+/// Content-addressed objects as every backend can read them (directory, S3, HTTP), keyed by the SHA-256 of their
+/// uncompressed content. Every backend passes tests/Cairn.Repository.Tests/ObjectStoreReadConformance.cs.
 /// </summary>
-public interface IObjectStore : IAsyncDisposable
+public interface IObjectReader : IAsyncDisposable
 {
     ValueTask<bool> ContainsAsync(Digest digest, CancellationToken ct);
 
     /// <summary>Returns the content, verified against its digest; throws ObjectMissing or ObjectCorrupt.</summary>
     ValueTask<byte[]> GetAsync(Digest digest, CancellationToken ct);
-
-    /// <summary>
-    /// Stores content whose digest the caller computed. Thread-safe. Not durable until <see cref="FlushAsync"/>;
-    /// objects already present are skipped.
-    /// </summary>
-    ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct);
-
-    /// <summary>Makes every object put so far durable (on disk and fsynced, or acknowledged by the remote).</summary>
-    ValueTask FlushAsync(CancellationToken ct);
-
-    /// <summary>Drops objects put since the last flush where the backend can (a failed import leaves nothing).</summary>
-    ValueTask AbortAsync(CancellationToken ct);
 
     IAsyncEnumerable<ObjectInfo> ListAsync(CancellationToken ct);
 
@@ -47,6 +35,26 @@ public interface IObjectStore : IAsyncDisposable
     /// (an object the batch could not deliver fails its reader, with the same errors as <see cref="GetAsync"/>).
     /// </summary>
     ValueTask<Task> PrefetchAsync(IReadOnlyList<Digest> digests, CancellationToken ct) => ValueTask.FromResult(Task.CompletedTask);
+}
+
+/// <summary>
+/// Objects this process can also write (directory, S3; a site's staging store): the reads, plus put, flush, abort
+/// and gc's retain. The HTTP store is only an <see cref="IObjectReader"/>, so it cannot be asked to write. Every
+/// writable backend passes the same conformance suite (tests/Cairn.Repository.Tests/ObjectStoreConformance.cs).
+/// </summary>
+public interface IObjectStore : IObjectReader
+{
+    /// <summary>
+    /// Stores content whose digest the caller computed. Thread-safe. Not durable until <see cref="FlushAsync"/>;
+    /// objects already present are skipped.
+    /// </summary>
+    ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct);
+
+    /// <summary>Makes every object put so far durable (on disk and fsynced, or acknowledged by the remote).</summary>
+    ValueTask FlushAsync(CancellationToken ct);
+
+    /// <summary>Drops objects put since the last flush where the backend can (a failed import leaves nothing).</summary>
+    ValueTask AbortAsync(CancellationToken ct);
 
     /// <summary>Deletes every object for which <paramref name="isLive"/> is false (caller holds the exclusive gc lock).</summary>
     ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct);

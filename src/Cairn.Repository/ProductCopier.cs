@@ -29,7 +29,7 @@ public static class ProductCopier
     }
 
     /// <summary>Copies the tree at <paramref name="root"/> and everything below it; returns the size of the root tree object. Not flushed.</summary>
-    public static async Task<long> CopyObjectsAsync(IObjectStore source, Digest root, IObjectStore target, CancellationToken ct)
+    public static async Task<long> CopyObjectsAsync(IObjectReader source, Digest root, IObjectStore target, CancellationToken ct)
     {
         var rootSize = 0L;
         var seen = new HashSet<Digest>();

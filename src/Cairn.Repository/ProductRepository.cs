@@ -54,14 +54,14 @@ public sealed record PublishResult(PublishOutcome Outcome, ProductRecord Product
 
 /// <summary>
 /// A repository as every backend can be read (directory, S3, HTTP): revisions, catalogs, products and their trees.
-/// Storage-agnostic: it sees only <see cref="IObjectStore"/> and <see cref="IRevisionReader"/>. Writing is
+/// Storage-agnostic: it sees only <see cref="IObjectReader"/> and <see cref="IRevisionReader"/>. Writing is
 /// <see cref="WritableRepository"/>'s, which only the directory and S3 backends open.
 /// </summary>
-public class ProductRepository(IObjectStore objects, IRevisionReader revisions, TimeProvider time, ILogger? logger = null) : IAsyncDisposable
+public class ProductRepository(IObjectReader objects, IRevisionReader revisions, TimeProvider time, ILogger? logger = null) : IAsyncDisposable
 {
     protected ILogger Log { get; } = logger ?? NullLogger.Instance;
 
-    public IObjectStore Objects => objects;
+    public virtual IObjectReader Objects => objects;
 
     public IRevisionReader Revisions => revisions;
 
@@ -131,6 +131,8 @@ public sealed class WritableRepository(IObjectStore objects, WritableRevisionSto
     : ProductRepository(objects, revisions, time, logger)
 {
     internal WritableRevisionStore Store => revisions;
+
+    public override IObjectStore Objects => objects;
 
     internal ILogger Logger => Log;
 

@@ -41,7 +41,7 @@ public sealed record ReachabilityOptions
 /// </summary>
 public static class Reachability
 {
-    public static async Task WalkAsync(IObjectStore objects, IEnumerable<TreeEntry> roots, Func<ReachedObject, ValueTask<WalkStep>> visit,
+    public static async Task WalkAsync(IObjectReader objects, IEnumerable<TreeEntry> roots, Func<ReachedObject, ValueTask<WalkStep>> visit,
         ReachabilityOptions? options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(objects);
@@ -64,7 +64,7 @@ public static class Reachability
     }
 
     /// <summary>Every object the entries reach, each once, trees before their content.</summary>
-    public static async Task<List<Digest>> ListAsync(IObjectStore objects, IEnumerable<TreeEntry> roots, CancellationToken ct)
+    public static async Task<List<Digest>> ListAsync(IObjectReader objects, IEnumerable<TreeEntry> roots, CancellationToken ct)
     {
         var seen = new HashSet<Digest>();
         var result = new List<Digest>();

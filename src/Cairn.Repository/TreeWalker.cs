@@ -3,9 +3,9 @@ using Cairn.Core;
 namespace Cairn.Repository;
 
 /// <summary>Reads trees back from a store: lookups by path, full walks, file content.</summary>
-public sealed class TreeWalker(IObjectStore store)
+public sealed class TreeWalker(IObjectReader store)
 {
-    public IObjectStore Store => store;
+    public IObjectReader Store => store;
 
     public async ValueTask<IReadOnlyList<TreeEntry>> ReadTreeAsync(Digest digest, CancellationToken ct) =>
         TreeCodec.Decode(await store.GetAsync(digest, ct).ConfigureAwait(false), digest);
@@ -50,7 +50,7 @@ public sealed class TreeWalker(IObjectStore store)
 
     /// <summary>Writes a file's content to <paramref name="destination"/>; every object is verified as it is read.</summary>
     /// <summary>
-    /// Announces the content of these files to a store that fetches in batches (see <see cref="IObjectStore.PrefetchAsync"/>):
+    /// Announces the content of these files to a store that fetches in batches (see <see cref="IObjectReader.PrefetchAsync"/>):
     /// first the chunk lists of chunked files, then, in file order, whole-file objects and chunks. Returns the task of the
     /// batch, which never faults (a failed object fails its reader in <see cref="CopyContentAsync"/>).
     /// </summary>

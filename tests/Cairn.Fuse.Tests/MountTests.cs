@@ -278,7 +278,7 @@ public sealed class MountFaultTests
 }
 
 /// <summary>Wraps a store; while <see cref="Hang"/> is set, fetches never complete (an unreachable origin without a time-out).</summary>
-public sealed class HangingStore(IObjectStore inner) : IObjectStore
+public sealed class HangingStore(IObjectReader inner) : IObjectReader
 {
     private volatile bool _hang;
 
@@ -296,15 +296,7 @@ public sealed class HangingStore(IObjectStore inner) : IObjectStore
         return await inner.GetAsync(digest, ct);
     }
 
-    public ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct) => inner.PutAsync(digest, content, ct);
-
-    public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
-
-    public ValueTask AbortAsync(CancellationToken ct) => inner.AbortAsync(ct);
-
     public IAsyncEnumerable<ObjectInfo> ListAsync(CancellationToken ct) => inner.ListAsync(ct);
-
-    public ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct) => inner.RetainAsync(isLive, dryRun, ct);
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

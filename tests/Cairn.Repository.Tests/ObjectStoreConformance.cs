@@ -20,7 +20,7 @@ public abstract class ObjectStoreConformance : ObjectStoreReadConformance, IAsyn
     public async Task DisposeAsync() => await _store.DisposeAsync();
 
     /// <summary>The read suite on this backend: put and flush through the store, then read through a second view.</summary>
-    protected override async Task<IObjectStore> OpenSeededAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects)
+    protected override async Task<IObjectReader> OpenSeededAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects)
     {
         foreach (var (d, bytes) in objects) await _store.PutAsync(d, bytes, default);
         await _store.FlushAsync(default);

@@ -10,7 +10,7 @@ namespace Cairn.Repository.Tests;
 public abstract class ObjectStoreReadConformance
 {
     /// <summary>Makes the objects durable in the backend (by whatever writer it has) and opens a reader on them.</summary>
-    protected abstract Task<IObjectStore> OpenSeededAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects);
+    protected abstract Task<IObjectReader> OpenSeededAsync(IReadOnlyList<(Digest Digest, byte[] Content)> objects);
 
     protected static (Digest Digest, byte[] Content) Blob(string text)
     {

@@ -11,10 +11,10 @@ public sealed class TreeDiffTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private async Task<ProductRepository> RepoAsync(string name) =>
+    private async Task<WritableRepository> RepoAsync(string name) =>
         await DirectoryRepository.InitAsync(_dir.Sub(name), name, "linux-x86_64", _time, null, default);
 
-    private static async Task<Digest> StoreAsync(ProductRepository repo, string directory)
+    private static async Task<Digest> StoreAsync(WritableRepository repo, string directory)
     {
         var root = await DirectorySnapshot.StoreAsync(new Ingest(repo.Objects), directory, null, default);
         await repo.Objects.FlushAsync(default);
@@ -179,7 +179,7 @@ public sealed class TreeDiffTests : IDisposable
         Assert.Null(TreeDiff.DecodeText([0xC3, 0x28]));
     }
 
-    private sealed class CountingStore(IObjectStore inner) : IObjectStore
+    private sealed class CountingStore(IObjectReader inner) : IObjectReader
     {
         private int _reads;
 
@@ -193,15 +193,7 @@ public sealed class TreeDiffTests : IDisposable
             return inner.GetAsync(digest, ct);
         }
 
-        public ValueTask PutAsync(Digest digest, ReadOnlyMemory<byte> content, CancellationToken ct) => inner.PutAsync(digest, content, ct);
-
-        public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
-
-        public ValueTask AbortAsync(CancellationToken ct) => inner.AbortAsync(ct);
-
         public IAsyncEnumerable<ObjectInfo> ListAsync(CancellationToken ct) => inner.ListAsync(ct);
-
-        public ValueTask<RetainResult> RetainAsync(Func<Digest, bool> isLive, bool dryRun, CancellationToken ct) => inner.RetainAsync(isLive, dryRun, ct);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
