@@ -12,6 +12,10 @@ namespace Cairn.Cli;
 /// <summary>Options every command shares, and the plumbing that turns them into a repository, output and logging.</summary>
 public static class GlobalOptions
 {
+    /// <summary>An option every command accepts (recursive), wherever it stands on the command line.</summary>
+    private static Option<T> Shared<T>(string name, string description, params string[] aliases) =>
+        new(name, aliases) { Description = description, Recursive = true };
+
     public static Option<string[]> Repo { get; } = new("--repo")
     {
         Description = "Repository directory, s3://BUCKET/PREFIX?endpoint=URL, or http(s):// URLs of servers holding it (comma-separated or repeated, tried in order) (default: $CAIRN_REPO)",
@@ -19,53 +23,29 @@ public static class GlobalOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
-    public static Option<string?> Proxy { get; } = new("--proxy")
-    {
-        Description = "HTTP proxies for http(s) repositories, tried in order (comma-separated; DIRECT = none) (default: $HTTP_PROXY)",
-        Recursive = true,
-    };
+    public static Option<string?> Proxy { get; } = Shared<string?>("--proxy",
+        "HTTP proxies for http(s) repositories, tried in order (comma-separated; DIRECT = none) (default: $HTTP_PROXY)");
 
-    public static Option<string?> SigningKey { get; } = new("--signing-key")
-    {
-        Description = "Publishing key that signs each new revision of a repository directory (default: $CAIRN_SIGNING_KEY; none: unsigned)",
-        Recursive = true,
-    };
+    public static Option<string?> SigningKey { get; } = Shared<string?>("--signing-key",
+        "Publishing key that signs each new revision of a repository directory (default: $CAIRN_SIGNING_KEY; none: unsigned)");
 
-    public static Option<string?> Trust { get; } = new("--trust")
-    {
-        Description = "Root key file or fingerprint (ed25519:HEX) an http(s) repository must be signed under (default: $CAIRN_TRUST; none: unsigned)",
-        Recursive = true,
-    };
+    public static Option<string?> Trust { get; } = Shared<string?>("--trust",
+        "Root key file or fingerprint (ed25519:HEX) an http(s) repository must be signed under (default: $CAIRN_TRUST; none: unsigned)");
 
-    public static Option<string?> HttpTimeout { get; } = new("--http-timeout")
-    {
-        Description = "Seconds one HTTP request may take, for http(s) repositories (default: $CAIRN_HTTP_TIMEOUT or 60)",
-        Recursive = true,
-    };
+    public static Option<string?> HttpTimeout { get; } = Shared<string?>("--http-timeout",
+        "Seconds one HTTP request may take, for http(s) repositories (default: $CAIRN_HTTP_TIMEOUT or 60)");
 
-    public static Option<string?> HttpDeadline { get; } = new("--http-deadline")
-    {
-        Description = "Seconds one file may take across all servers, proxies and retries (default: $CAIRN_HTTP_DEADLINE or 600)",
-        Recursive = true,
-    };
+    public static Option<string?> HttpDeadline { get; } = Shared<string?>("--http-deadline",
+        "Seconds one file may take across all servers, proxies and retries (default: $CAIRN_HTTP_DEADLINE or 600)");
 
-    public static Option<string?> LowSpeedLimit { get; } = new("--low-speed-limit")
-    {
-        Description = "Abandon a server sending slower than this many bytes/s over $CAIRN_LOW_SPEED_TIME (20) seconds; 0 = off (default: $CAIRN_LOW_SPEED_LIMIT or 1K)",
-        Recursive = true,
-    };
+    public static Option<string?> LowSpeedLimit { get; } = Shared<string?>("--low-speed-limit",
+        "Abandon a server sending slower than this many bytes/s over $CAIRN_LOW_SPEED_TIME (20) seconds; 0 = off (default: $CAIRN_LOW_SPEED_LIMIT or 1K)");
 
-    public static Option<bool> Json { get; } = new("--json")
-    {
-        Description = "Print machine-readable JSON on stdout",
-        Recursive = true,
-    };
+    public static Option<bool> Json { get; } = Shared<bool>("--json",
+        "Print machine-readable JSON on stdout");
 
-    public static Option<bool> Verbose { get; } = new("--verbose", "-v")
-    {
-        Description = "Log what is happening on stderr",
-        Recursive = true,
-    };
+    public static Option<bool> Verbose { get; } = Shared<bool>("--verbose",
+        "Log what is happening on stderr", "-v");
 
     public static Option<int> LockTimeout { get; } = new("--lock-timeout")
     {
