@@ -68,17 +68,18 @@ public sealed class SiteAttestationTests : IAsyncLifetime
     };
 
     /// <summary>Claims k1 for zlib/1.3 (a refused commit leaves the claim live, so it is taken once per test).</summary>
-    private static async Task<long> ClaimAsync(IGateway gateway)
+    private static async Task<long> ClaimAsync(IGateway gateway, JobOfferKind expected = JobOfferKind.Build)
     {
         var offer = await gateway.RequestJobAsync(SiteWorkspace.Job("k1", "zlib", "1.3"), CancellationToken.None);
-        Assert.Equal(JobOfferKind.Build, offer.Kind);
+        Assert.Equal(expected, offer.Kind);
         return offer.Claim!.FencingToken;
     }
 
     /// <summary>Uploads the tree and the given bundle (if any) and commits them under the claim.</summary>
-    private static async Task<CommitOutcome> CommitAsync(IGateway gateway, SiteWorkspace site, long fencingToken, Func<Digest, byte[]>? bundle)
+    private static async Task<CommitOutcome> CommitAsync(IGateway gateway, SiteWorkspace site, long fencingToken, Func<Digest, byte[]>? bundle,
+        CommitMode mode = CommitMode.Publish, string? content = null)
     {
-        var root = await site.TreeAsync(new Dictionary<string, string> { ["lib/libz.so"] = "zlib " + site.Site });
+        var root = await site.TreeAsync(new Dictionary<string, string> { ["lib/libz.so"] = content ?? "zlib " + site.Site });
         var extras = new List<CommittedExtra>();
         if (bundle is not null)
         {
@@ -87,7 +88,7 @@ public sealed class SiteAttestationTests : IAsyncLifetime
         }
 
         await site.UploadAsync(gateway, [root, .. extras.Select(e => e.Entry)]);
-        var commit = site.Commit("k1", fencingToken, "zlib", "1.3", root, extras: extras) with { Attestations = bundle is null ? null : AttestationsPath };
+        var commit = site.Commit("k1", fencingToken, "zlib", "1.3", root, mode, extras: extras) with { Attestations = bundle is null ? null : AttestationsPath };
         return await gateway.CommitAsync(commit, CancellationToken.None);
     }
 
@@ -147,5 +148,48 @@ public sealed class SiteAttestationTests : IAsyncLifetime
 
         var lenient = await _service.AuthenticateAsync(token.Secret, CancellationToken.None);
         Assert.True((await CommitAsync(lenient, site, claim, null)).RepositoryWritten);
+    }
+
+    [Fact]
+    public async Task StableNeedsSignedPassedStatementsFromKDistinctRegisteredSites()
+    {
+        await using var strict = new GatewayService(_store, _repository, new GatewayOptions { RequireSiteKeys = true, LeaseWait = TimeSpan.FromSeconds(60) });
+        async Task<IGateway> Strict(string name, KeyPair key)
+        {
+            await _store.RegisterSiteAsync(name, new SiteCapabilities(Platform, null, []), CancellationToken.None);
+            await _store.SetSiteKeyAsync(name, Keys.Encode(key.Public), CancellationToken.None);
+            var token = await _store.IssueTokenAsync(name, TokenScope.Everything, CancellationToken.None);
+            return strict.For(await _store.AuthenticateAsync(token.Secret, CancellationToken.None));
+        }
+
+        var a = await Strict("site-a", _keyA);
+        var b = await Strict("site-b", _keyB);
+        await using var siteA = new SiteWorkspace("site-a");
+        await using var siteB = new SiteWorkspace("site-b");
+        var first = await CommitAsync(a, siteA, await ClaimAsync(a), root => AttestationBundle.Write(Attester.Sign(Facts("site-a"), root, _keyA)), content: "same");
+        Assert.True(first.RepositoryWritten);
+        Assert.Equal([ChannelPolicy.Testing], first.Promotions);
+
+        // site-b confirms the same tree, but its statements carry site-a's signature (one site counted twice): refused, not promoted.
+        var claimB = await ClaimAsync(b, JobOfferKind.Confirm);
+        var twice = await Assert.ThrowsAsync<CairnException>(() => CommitAsync(b, siteB, claimB,
+            root => AttestationBundle.Write(Attester.Sign(Facts("site-a"), root, _keyA)), CommitMode.Confirm, "same"));
+        Assert.Equal(ErrorCode.ProvenanceBuilderUntrusted, twice.Code);
+        Assert.DoesNotContain(await _store.GetPromotionsAsync("k1", CancellationToken.None), p => p.Channel == ChannelPolicy.Stable);
+
+        // Its own statements: appended to the product's bundle in a new revision, and now two distinct sites attest it.
+        var before = await HeadAsync();
+        var second = await CommitAsync(b, siteB, claimB, root => AttestationBundle.Write(Attester.Sign(Facts("site-b"), root, _keyB)), CommitMode.Confirm, "same");
+        Assert.Equal(CoherenceStatus.Agreement, second.Coherence);
+        Assert.Contains(ChannelPolicy.Stable, second.Promotions);
+        Assert.Equal(before + 1, await HeadAsync());
+
+        var head = await _repository.HeadAsync(CancellationToken.None);
+        var catalog = await _repository.CatalogAsync(head, CancellationToken.None);
+        var record = catalog.Find(Platform, new ProductRef("zlib", "1.3"))!;
+        Assert.Equal(4, (await ProductProvenance.DescribeAsync(_repository, head, record, CancellationToken.None)).Count);
+        var both = new ProvenancePolicy(1, [new TrustedBuilder("site-a", Keys.Encode(_keyA.Public)), new TrustedBuilder("site-b", Keys.Encode(_keyB.Public))], MinimumBuilders: 2);
+        var verified = await ProductProvenance.VerifyAsync(_repository, head, catalog, record, new ProvenanceVerifier(both), CancellationToken.None);
+        Assert.Equal([InToto.BuilderId("site-a"), InToto.BuilderId("site-b")], verified.Builders);
     }
 }
