@@ -208,6 +208,7 @@ public sealed class GatewayService : IAsyncDisposable
             await RequireObjectsAsync(commit, extras, ct).ConfigureAwait(false);
         }
 
+        await SiteAttestations.AppendConfirmationAsync(_store, _repository, identity, commit, extras, published, ct).ConfigureAwait(false);
         await _store.RecordCommitAsync(new CommitRequest(identity.Site, identity.TokenId, 0, commit.BuildKey, commit.FencingToken, [productPath],
             commit.Channel, head.Revision, commit.Root.Digest, $"confirm {productPath}"), ct).ConfigureAwait(false);
         var outcome = await RecordAndPromoteAsync(result, commit.Channel, head.Revision, false,
@@ -227,6 +228,13 @@ public sealed class GatewayService : IAsyncDisposable
         {
             var decision = await _store.EvaluatePromotionAsync(result.BuildKey, c, ct).ConfigureAwait(false);
             if (!decision.Allowed) continue;
+            if (c == ChannelPolicy.Stable
+                && !await SiteAttestations.EnoughForStableAsync(_store, _repository, result.Product, decision.RequiredAgreeingSites, _options.RequireSiteKeys, ct).ConfigureAwait(false))
+            {
+                _log.LogInformation("{Product} not promoted to stable: fewer than {Required} registered sites' signed PASSED statements", result.Product, decision.RequiredAgreeingSites);
+                continue;
+            }
+
             try
             {
                 await _store.PromoteAsync(result.BuildKey, c, ct).ConfigureAwait(false);

@@ -36,11 +36,7 @@ internal static class SiteAttestations
                 "build with a cairn that attests its products, signing with the site's key (--signing-key SITE.key)");
         }
 
-        if (!entry.IsFile || entry.Size > AttestationBundle.MaxBytes) throw new CairnException(ErrorCode.ProvenanceMalformed, $"{where}: not a file of at most {AttestationBundle.MaxBytes} bytes");
-        await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
-        using var bytes = new MemoryStream((int)entry.Size);
-        await repository.Trees.CopyContentAsync(entry, bytes, ct).ConfigureAwait(false);
-
+        var bytes = await ReadAsync(repository, entry, where, ct).ConfigureAwait(false);
         var head = await repository.HeadAsync(ct).ConfigureAwait(false);
         var catalog = await repository.CatalogAsync(head, ct).ConfigureAwait(false);
         var dependencies = commit.Dependencies.Select(id => catalog.Find(commit.Platform, ProductRef.Parse(id)) is { } d
@@ -48,6 +44,56 @@ internal static class SiteAttestations
             : new ProductInput($"{commit.Platform}/{id}", default)).ToList();
         var expected = new ProvenanceExpectation(productPath, commit.Root.Digest, dependencies,
             catalog.Products.ToDictionary(p => p.PathInRepository, p => p.Root, StringComparer.Ordinal));
-        new ProvenanceVerifier(ProvenancePolicy.OneBuilder(site.Name, key)) { RequireEverySigned = true }.Verify(bytes.ToArray(), expected, where);
+        new ProvenanceVerifier(ProvenancePolicy.OneBuilder(site.Name, key)) { RequireEverySigned = true }.Verify(bytes, expected, where);
+    }
+
+    /// <summary>
+    /// A confirmation that reproduced the published root adds the confirming site's statements (already checked by
+    /// <see cref="CheckAsync"/>) to the product's bundle, so clients can require K distinct sites (docs/format/provenance.md §5).
+    /// </summary>
+    public static async Task AppendConfirmationAsync(ICoordinationStore store, WritableRepository repository, SiteIdentity identity, ProductCommit commit,
+        IReadOnlyList<(string Path, TreeEntry Entry)> extras, ProductRecord published, CancellationToken ct)
+    {
+        if (published.Root != commit.Root.Digest || commit.Attestations is not { } path) return;
+        if ((await store.GetSiteAsync(identity.Site, ct).ConfigureAwait(false))?.PublicKey is null) return;
+        var entry = extras.FirstOrDefault(e => e.Path == path).Entry;
+        if (entry is null) return;
+        var bytes = await ReadAsync(repository, entry, $"site {identity.Site}'s confirmation of {published.PathInRepository}", ct).ConfigureAwait(false);
+        await using var session = await repository.BeginPublishAsync(ct).ConfigureAwait(false);
+        await session.AppendAttestationsAsync(published.Platform, published.Ref, published.Root, published.Attestations ?? path, bytes, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// With site keys required, stable needs <paramref name="required"/> distinct registered sites whose statements in
+    /// the product's bundle verify for its published root and say PASSED; without, the coherence decision stands alone.
+    /// </summary>
+    public static async Task<bool> EnoughForStableAsync(ICoordinationStore store, WritableRepository repository, string productPath, int required, bool requireSiteKeys, CancellationToken ct)
+    {
+        if (!requireSiteKeys) return true;
+        var sites = (await store.ListSitesAsync(ct).ConfigureAwait(false)).Where(s => s.PublicKey is not null).ToList();
+        if (sites.Count == 0) return false;
+        var head = await repository.HeadAsync(ct).ConfigureAwait(false);
+        var catalog = await repository.CatalogAsync(head, ct).ConfigureAwait(false);
+        var record = catalog.Products.FirstOrDefault(p => p.PathInRepository == productPath);
+        if (record is null) return false;
+        var policy = new ProvenancePolicy(1, [.. sites.Select(s => new TrustedBuilder(s.Name, s.PublicKey!))], Math.Max(1, required));
+        try
+        {
+            await ProductProvenance.VerifyAsync(repository, head, catalog, record, new ProvenanceVerifier(policy), ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (CairnException e) when (e.Code is >= ErrorCode.ProvenanceMissing and < (ErrorCode)1250)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<byte[]> ReadAsync(WritableRepository repository, TreeEntry entry, string where, CancellationToken ct)
+    {
+        if (!entry.IsFile || entry.Size > AttestationBundle.MaxBytes) throw new CairnException(ErrorCode.ProvenanceMalformed, $"{where}: not a file of at most {AttestationBundle.MaxBytes} bytes");
+        await repository.Objects.RefreshAsync(ct).ConfigureAwait(false);
+        using var bytes = new MemoryStream((int)entry.Size);
+        await repository.Trees.CopyContentAsync(entry, bytes, ct).ConfigureAwait(false);
+        return bytes.ToArray();
     }
 }

@@ -199,6 +199,36 @@ public sealed class PublishSession : IAsyncDisposable
         });
     }
 
+    /// <summary>
+    /// Adds a confirming builder's statements to a published product's attestation bundle (docs/format/provenance.md
+    /// §5): a new revision whose tree holds the bundle at <paramref name="path"/> with <paramref name="lines"/>
+    /// appended, and whose catalog record names it. Nothing is written (null) when the head no longer has the
+    /// product with <paramref name="root"/>: the statements are about that tree only.
+    /// </summary>
+    public async Task<Manifest?> AppendAttestationsAsync(string platform, ProductRef product, Digest root, string path, byte[] lines, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(product);
+        ArgumentNullException.ThrowIfNull(lines);
+        var parts = ExtraPath(path);
+        await using var commitLock = await LockCommitFreshAsync(ct).ConfigureAwait(false);
+        var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
+        var catalog = await _repository.CatalogAsync(head, ct).ConfigureAwait(false);
+        if (catalog.Find(platform, product) is not { } record || record.Root != root) return null;
+        using var content = new MemoryStream();
+        if (record.Attestations is { } current && await _repository.Trees.LookupAsync(head.Root, current, ct).ConfigureAwait(false) is { IsFile: true } existing)
+        {
+            await _repository.Trees.CopyContentAsync(existing, content, ct).ConfigureAwait(false);
+        }
+
+        content.Write(lines);
+        content.Position = 0;
+        var entry = await Ingest.AddFileAsync(parts[^1], content, content.Length, false, ct).ConfigureAwait(false);
+        var newRoot = await _repository.Trees.ReplaceAsync(Ingest, TreeEntry.Dir("", head.RootSize, head.Root), parts, entry, ct).ConfigureAwait(false);
+        await Objects.FlushAsync(ct).ConfigureAwait(false);
+        return await CommitLockedAsync(head, new RevisionChange(newRoot, catalog.With(record with { Attestations = path }), head.Tags,
+            $"attest {platform}/{product}"), ct).ConfigureAwait(false);
+    }
+
     /// <summary>Commits a revision that is not a publish (rollback, tag): <paramref name="change"/> sees the head read under the commit lock.</summary>
     internal async Task<Manifest> CommitRevisionAsync(Func<Manifest, Task<RevisionChange>> change, CancellationToken ct)
     {

@@ -69,6 +69,12 @@ public static class Keys
     public static KeyPair Generate(KeyKind kind) =>
         new(Key.Create(Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }), kind, null);
 
+    /// <summary>A key pair from its 32-byte Ed25519 seed (RFC 8032's private key): for test vectors and key files.</summary>
+    public static KeyPair FromSeed(ReadOnlySpan<byte> seed, KeyKind kind) =>
+        Key.TryImport(Ed25519, seed, KeyBlobFormat.RawPrivateKey, out var key, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }) && key is not null
+            ? new KeyPair(key, kind, null)
+            : throw new CairnException(ErrorCode.TrustKeyInvalid, "not a 32-byte Ed25519 seed");
+
     public static bool IsFingerprint(string text) =>
         text.StartsWith(FingerprintPrefix, StringComparison.Ordinal) && text.Length == FingerprintPrefix.Length + 64;
 

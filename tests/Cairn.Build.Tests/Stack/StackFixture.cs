@@ -70,8 +70,12 @@ public sealed class StackFixture : IAsyncLifetime
 
     public static StackBuilder Builder(ProductRepository repo) => new(repo, new BubblewrapSandbox(), TimeProvider.System);
 
+    /// <summary>The key every stack build here signs its products' statements with (the CLI's is --signing-key or $CAIRN_STATE/builder.key).</summary>
+    public static Cairn.Trust.KeyPair BuilderKey { get; } = Cairn.Trust.Keys.Generate(Cairn.Trust.KeyKind.Builder);
+
     public static StackOptions Options(string recipes, string repository) => new()
     {
+        BuilderKey = BuilderKey,
         RecipesDirectory = recipes,
         BuildsDirectory = Path.Combine(repository, "builds"),
         CacheDirectory = DirectoryRepository.DefaultCacheDirectory(repository),
