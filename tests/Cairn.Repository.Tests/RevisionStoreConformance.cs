@@ -132,4 +132,32 @@ public abstract class RevisionStoreConformance : RevisionReaderConformance
         await shared2.DisposeAsync();
         await (await exclusive).DisposeAsync();
     }
+
+    /// <summary>A signer for the log's checkpoint whose signature is fixed bytes: the layout, not the cryptography, is under test here.</summary>
+    private sealed class FixedLogSigner : IManifestSigner, Transparency.ICheckpointSigner
+    {
+        public byte[] Sign(byte[] manifestBytes, Manifest manifest) => "signed"u8.ToArray();
+
+        public Core.Transparency.NoteSignature SignNote(string keyName, string text) => new(keyName, 0x01020304, new byte[64]);
+    }
+
+    [Fact]
+    public async Task SignedCommitsAreAppendedToThePublicationLogInCommitOrder()
+    {
+        await using var repo = await InitAsync(new FixedLogSigner());
+        await repo.TagAsync("first", 1, default);
+        await repo.TagAsync("second", 2, default);
+        var note = Core.Transparency.SignedNote.Parse((await ReadRawAsync(LogFiles.Checkpoint))!)!;
+        var checkpoint = Core.Transparency.Checkpoint.Parse(note.Text)!;
+        Assert.Equal(3, checkpoint.Size);
+        Assert.Equal(LogFiles.Origin(repo.Revisions.Config.Name), checkpoint.Origin);
+        var bundle = Core.Transparency.Tiles.DecodeBundle((await ReadRawAsync("log/tile/entries/000.p/3"))!, 3)!;
+        var records = bundle.Select(b => Core.Transparency.LogRecord.Decode(b, "entry")).ToList();
+        Assert.Equal(["init", "tag", "tag"], records.Select(r => r.Kind));
+        Assert.Equal([1L, 2, 3], records.Select(r => r.Revision));
+        Assert.True(records[2].Records((await repo.HeadAsync(default))));
+        // The tiles give the checkpoint's root.
+        var tiles = new Transparency.TileReader(repo.Store.LogSource, 3);
+        Assert.Equal(checkpoint.RootBase64, Convert.ToBase64String(await tiles.RootAsync(default)));
+    }
 }

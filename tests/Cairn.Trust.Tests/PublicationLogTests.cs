@@ -6,6 +6,7 @@ using Cairn.Core.Transparency;
 using Cairn.Repository;
 using Cairn.Repository.FileSystem;
 using Cairn.Repository.Http;
+using Cairn.Server.Tests.Infrastructure;
 using Cairn.Trust.Transparency;
 using NSec.Cryptography;
 
@@ -242,6 +243,38 @@ public sealed class PublicationLogTests : IDisposable
         var refused = await Assert.ThrowsAsync<CairnException>(() => witnesses[0].CosignAsync(source, Origin, default));
         Assert.Equal(ErrorCode.LogWitnessRefused, refused.Code);
         Assert.Contains("CAIRN-E1301", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CairnServeNginxAndReplicateCarryTheLog()
+    {
+        var repo = await _w.CreateRepositoryAsync("repo");
+        await _w.PublishAsync(repo, "data", "2.0", "revision three");
+        var mirror = _w.Dir.Sub("mirror");
+        var replicated = await Exec.CairnAsync(_w.Env, "replicate", repo, mirror);
+        Assert.True(replicated.ExitCode == 0, replicated.ToString());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(repo, LogFiles.Checkpoint)), File.ReadAllBytes(Path.Combine(mirror, LogFiles.Checkpoint)));
+
+        await using (var serve = await CairnServe.StartAsync(mirror))
+        {
+            Assert.Equal(3, (await ReadHeadAsync(serve.Url)).Revision);
+            using var http = new HttpClient();
+            using var checkpoint = await http.GetAsync(new Uri($"{serve.Url}/{LogFiles.Checkpoint}"));
+            Assert.Equal("public, max-age=60", checkpoint.Headers.CacheControl!.ToString());
+            using var tile = await http.GetAsync(new Uri($"{serve.Url}/log/tile/0/000.p/3"));
+            Assert.Equal(3 * 32, (await tile.Content.ReadAsByteArrayAsync()).Length);
+            Assert.Contains("immutable", tile.Headers.CacheControl!.ToString(), StringComparison.Ordinal);
+            // Only tile paths of the C2SP layout are served below log/tile/.
+            using var outside = await http.GetAsync(new Uri($"{serve.Url}/log/tile/0/%2E%2E%2F%2E%2E%2Fcairn.json"));
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, outside.StatusCode);
+        }
+
+        // A second publish reaches the mirror by replicate again: the client follows it (consistency from 3 to 4).
+        await _w.PublishAsync(repo, "data", "3.0", "revision four");
+        Assert.Equal(0, (await Exec.CairnAsync(_w.Env, "replicate", repo, mirror)).ExitCode);
+        await using var nginx = await Nginx.StartAsync(mirror, _w.Dir);
+        Assert.Equal(4, (await ReadHeadAsync(nginx.Url)).Revision);
+        Assert.Equal(3, _lastLog!.LastCatchUp!.FromSize);
     }
 
     [Fact]

@@ -154,11 +154,7 @@ public static class Merkle
             if ((fn & 1) == 1 || fn == sn)
             {
                 r = NodeHash(p, r);
-                while ((fn & 1) == 0 && fn != 0)
-                {
-                    fn >>= 1;
-                    sn >>= 1;
-                }
+                SkipRightEdge(ref fn, ref sn);
             }
             else
             {
@@ -199,11 +195,7 @@ public static class Merkle
             {
                 fr = NodeHash(c, fr);
                 sr = NodeHash(c, sr);
-                while ((fn & 1) == 0 && fn != 0)
-                {
-                    fn >>= 1;
-                    sn >>= 1;
-                }
+                SkipRightEdge(ref fn, ref sn);
             }
             else
             {
@@ -215,5 +207,15 @@ public static class Merkle
         }
 
         return sn == 0 && fr.AsSpan().SequenceEqual(root1) && sr.AsSpan().SequenceEqual(root2);
+    }
+
+    /// <summary>RFC 9162's step for a node on the right edge: shift both indexes until the first is odd or 0.</summary>
+    private static void SkipRightEdge(ref long fn, ref long sn)
+    {
+        while ((fn & 1) == 0 && fn != 0)
+        {
+            fn >>= 1;
+            sn >>= 1;
+        }
     }
 }

@@ -41,7 +41,7 @@ internal sealed class LogAppender(WritableRevisionStore store, ICheckpointSigner
     {
         var newSize = oldSize + records.Count;
         var reader = new TileReader(_files, newSize);
-        await WriteBundlesAsync(oldSize, records, ct).ConfigureAwait(false);
+        var writes = await BundlesAsync(oldSize, records, ct).ConfigureAwait(false);
         List<byte[]> added = [.. records.Select(r => Merkle.LeafHash(r))];
         for (var level = 0; added.Count > 0; level++)
         {
@@ -55,7 +55,7 @@ internal sealed class LogAppender(WritableRevisionStore store, ICheckpointSigner
             {
                 var chunk = hashes.GetRange(i, Math.Min(Tiles.Width, hashes.Count - i)).ToArray();
                 var tile = new TileId(level, firstTile + i / Tiles.Width, chunk.Length);
-                await store.WriteLogFileAsync(LogFiles.Tile(tile), [.. chunk.SelectMany(h => h)], ct).ConfigureAwait(false);
+                writes.Add((LogFiles.Tile(tile), [.. chunk.SelectMany(h => h)]));
                 reader.Seed(tile, chunk);
 
                 // A tile that became full is one hash of the level above.
@@ -63,6 +63,9 @@ internal sealed class LogAppender(WritableRevisionStore store, ICheckpointSigner
             }
         }
 
+        // Each file is written durably; side by side, so their syncs share the file system's journal commits.
+        await Parallel.ForEachAsync(writes, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+            async (w, c) => await store.WriteLogFileAsync(w.Path, w.Bytes, c).ConfigureAwait(false)).ConfigureAwait(false);
         return new Checkpoint(Origin, newSize, await reader.RootAsync(ct).ConfigureAwait(false));
     }
 
@@ -74,7 +77,8 @@ internal sealed class LogAppender(WritableRevisionStore store, ICheckpointSigner
         await store.WriteLogFileAsync(LogFiles.Checkpoint, note.EncodeBytes(), ct).ConfigureAwait(false);
     }
 
-    private async Task WriteBundlesAsync(long oldSize, IReadOnlyList<byte[]> records, CancellationToken ct)
+    /// <summary>The entry bundles of the grown tree that change, as (path, bytes) to write.</summary>
+    private async Task<List<(string Path, byte[] Bytes)>> BundlesAsync(long oldSize, IReadOnlyList<byte[]> records, CancellationToken ct)
     {
         var first = oldSize / Tiles.Width;
         var kept = (int)(oldSize % Tiles.Width);
@@ -87,11 +91,14 @@ internal sealed class LogAppender(WritableRevisionStore store, ICheckpointSigner
         }
 
         entries.AddRange(records);
+        var writes = new List<(string, byte[])>();
         for (var i = 0; i < entries.Count; i += Tiles.Width)
         {
             var chunk = entries.GetRange(i, Math.Min(Tiles.Width, entries.Count - i));
-            await store.WriteLogFileAsync(LogFiles.Entries(first + i / Tiles.Width, chunk.Count), Tiles.EncodeBundle(chunk), ct).ConfigureAwait(false);
+            writes.Add((LogFiles.Entries(first + i / Tiles.Width, chunk.Count), Tiles.EncodeBundle(chunk)));
         }
+
+        return writes;
     }
 
     private async Task<byte[][]> ReadTileAsync(TileId tile, long size, CancellationToken ct)

@@ -138,6 +138,8 @@ public static class NginxConfig
                 location ~ ^/revisions/[0-9]+\.sig$ { add_header Cache-Control "public, max-age=60"; }
                 location /packs/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
                 location /revisions/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
+                location = /log/checkpoint { add_header Cache-Control "public, max-age=60"; }
+                location /log/tile/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
                 location / { return 404; }
             }
         }
