@@ -51,20 +51,7 @@ PORT=$(free_port)
 PIDS+=($!); wait_port "$PORT"
 URL="http://127.0.0.1:$PORT"
 # The small object of benchmarks/dist/run.sh: the first index entry stored in 200–4096 bytes.
-read -r PACK RANGE < <(python3 - "$WORK/repo" <<'PY'
-import os, struct, sys
-repo = sys.argv[1]
-for name in sorted(os.listdir(os.path.join(repo, 'packs'))):
-    if not name.endswith('.idx'): continue
-    idx = open(os.path.join(repo, 'packs', name), 'rb').read()
-    count = struct.unpack('>I', idx[4:8])[0]
-    for i in range(count):
-        e = idx[8 + i * 49: 8 + (i + 1) * 49]
-        off, stored = struct.unpack('>Q', e[32:40])[0], struct.unpack('>I', e[40:44])[0]
-        if 200 <= stored <= 4096:
-            print(name[:-4], f'bytes={off}-{off + stored - 1}'); sys.exit(0)
-PY
-)
+read -r PACK RANGE _ < <(python3 "$ROOT/benchmarks/small-object.py" "$WORK/repo")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Range: $RANGE" "$URL/packs/$PACK.pack")
 [[ $code == 206 ]] || { say "the Range request answered $code, not 206"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/html' "$URL$POLL")
