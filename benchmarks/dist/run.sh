@@ -156,21 +156,8 @@ fi
 
 if want wrk; then
 say "== small-object requests/s (wrk $WRK_ARGS)"
-# A small object: the first index entry with a stored size between 200 and 4096 bytes.
-read -r PACK RANGE DIGEST < <(python3 - "$REPO" <<'PY'
-import os, struct, sys
-repo = sys.argv[1]
-for name in sorted(os.listdir(os.path.join(repo, 'packs'))):
-    if not name.endswith('.idx'): continue
-    idx = open(os.path.join(repo, 'packs', name), 'rb').read()
-    count = struct.unpack('>I', idx[4:8])[0]
-    for i in range(count):
-        e = idx[8 + i * 49: 8 + (i + 1) * 49]
-        off, stored = struct.unpack('>Q', e[32:40])[0], struct.unpack('>I', e[40:44])[0]
-        if 200 <= stored <= 4096:
-            print(name[:-4], f'bytes={off}-{off + stored - 1}', e[:32].hex()); sys.exit(0)
-PY
-)
+# A small object: the first index entry with a stored size between 200 and 4096 bytes (benchmarks/small-object.py).
+read -r PACK RANGE DIGEST < <(python3 "$ROOT/benchmarks/small-object.py" "$REPO")
 status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 say "statuses: serve range $(status -H "Range: $RANGE" "$URL/packs/$PACK.pack"), nginx range $(status -H "Range: $RANGE" "http://127.0.0.1:$NPORT/packs/$PACK.pack"), serve object $(status "$URL/objects/$DIGEST") (want 206 206 200)"
 wrk_rps() { wrk $WRK_ARGS "$@" 2>/dev/null | awk '/Requests\/sec/ { print $2 }'; }

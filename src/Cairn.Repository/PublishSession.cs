@@ -151,6 +151,47 @@ public sealed class PublishSession : IAsyncDisposable
         return new PublishResult(outcome, decided, manifest.Revision, Ingest.Files, Ingest.Bytes);
     }
 
+    /// <summary>
+    /// Records many trees stored in this session as new products in one revision, all or nothing (a bulk load, e.g.
+    /// the dashboard benchmark's seeding). Each is published as <see cref="CommitProductAsync(ProductRef, TreeEntry, PublishOptions, CancellationToken)"/>
+    /// would, without extra files; one already published with other content refuses the whole batch.
+    /// </summary>
+    public async Task<Manifest> CommitProductsAsync(IReadOnlyList<(ProductRef Product, TreeEntry Root, PublishOptions Options)> products, string message,
+        CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(products);
+        foreach (var (_, _, options) in products)
+        {
+            if (options.ExtraFiles.Count > 0) throw new ArgumentException("a bulk commit takes no extra files", nameof(products));
+            Platforms.Validate(options.Platform ?? _repository.DefaultPlatform);
+        }
+
+        await Objects.FlushAsync(ct).ConfigureAwait(false);
+        await using var commitLock = await LockCommitFreshAsync(ct).ConfigureAwait(false);
+        var head = await _repository.HeadAsync(ct).ConfigureAwait(false);
+        var catalog = await _repository.CatalogAsync(head, ct).ConfigureAwait(false);
+        var records = catalog.Products.ToDictionary(p => (p.Platform, p.Name, p.Version));
+        var root = TreeEntry.Dir("", head.RootSize, head.Root);
+        foreach (var (product, productRoot, options) in products)
+        {
+            var platform = options.Platform ?? _repository.DefaultPlatform;
+            var (outcome, decided) = Decide(records.GetValueOrDefault((platform, product.Name, product.Version)),
+                await NewRecordAsync(product, platform, productRoot, options, ct).ConfigureAwait(false), options);
+            if (outcome == PublishOutcome.Unchanged) continue;
+            root = await _repository.Trees.ReplaceAsync(Ingest, root, [platform, product.Name, product.Version], productRoot, ct).ConfigureAwait(false);
+            records[(platform, product.Name, product.Version)] = decided;
+        }
+
+        // Sorted as Catalog.With keeps it, built once rather than re-sorted per product.
+        var merged = catalog with
+        {
+            Products = [.. records.Values.OrderBy(p => p.Platform, StringComparer.Ordinal).ThenBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Version, StringComparer.Ordinal)],
+        };
+        var manifest = await CommitLockedAsync(head, new RevisionChange(root, merged, head.Tags, message), ct).ConfigureAwait(false);
+        _repository.Logger.LogInformation("published {Count} products as revision {Revision}", products.Count, manifest.Revision);
+        return manifest;
+    }
+
     private async Task<ProductRecord> NewRecordAsync(ProductRef product, string platform, TreeEntry root, PublishOptions options, CancellationToken ct)
     {
         var files = 0L;

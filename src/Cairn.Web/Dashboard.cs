@@ -278,6 +278,32 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
 
     public OperatorSessions? Sessions { get; } = options.OperatorToken is { } token ? new OperatorSessions(token) : null;
 
+    /// <summary>How long one read of the recent results serves every page (live pages refresh every 5 s).</summary>
+    public static readonly TimeSpan ResultsFreshFor = TimeSpan.FromSeconds(1);
+
+    private (long ReadAt, Task<IReadOnlyList<BuildResult>> Results)? _recentResults;
+
+    /// <summary>
+    /// The newest results (<see cref="StackStatus.ResultsConsidered"/> of them), read at most once a second and shared by
+    /// every page in that second: reading 20,000 results is the costly part of the gateway's pages (docs/performance.md,
+    /// "Dashboard"). Operator actions drop the copy, so their effect shows on the next page.
+    /// </summary>
+    public Task<IReadOnlyList<BuildResult>> RecentResultsAsync(ICoordinationStore store)
+    {
+        var now = options.Time.GetTimestamp();
+        if (_recentResults is { } cached && options.Time.GetElapsedTime(cached.ReadAt, now) < ResultsFreshFor && !cached.Results.IsFaulted && !cached.Results.IsCanceled)
+        {
+            return cached.Results;
+        }
+
+        // Not tied to one request's cancellation: other pages share the read.
+        var read = store.ListRecentResultsAsync(StackStatus.ResultsConsidered, CancellationToken.None);
+        _recentResults = (now, read);
+        return read;
+    }
+
+    public void ForgetRecentResults() => _recentResults = null;
+
     public static void SecureHeaders(HttpContext c)
     {
         var headers = c.Response.Headers;

@@ -11,6 +11,11 @@ internal static class GatewayPages
     public const int RecentResults = 100;
     public const int MatrixRowsPerPage = 200;
 
+    /// <summary>Cells on one page of the matrix: with many sites a page has fewer rows, so it stays near 150 KB (50 sites: 30 rows).</summary>
+    public const int MatrixCellsPerPage = 1500;
+
+    public static int MatrixRowsFor(int sites) => Math.Clamp(MatrixCellsPerPage / Math.Max(1, sites), 20, MatrixRowsPerPage);
+
     private static ICoordinationStore Store(PageContext page) => page.Options.Coordination
         ?? throw new CairnException(ErrorCode.Usage, "this page needs the gateway's coordination state", "open the dashboard of cairn gateway; cairn serve shows the repository only");
 
@@ -131,12 +136,13 @@ internal static class GatewayPages
     {
         var store = Store(page);
         var sites = await store.ListSitesAsync(ct);
-        var results = await store.ListRecentResultsAsync(StackStatus.ResultsConsidered, ct);
+        var results = await page.Site.RecentResultsAsync(store).WaitAsync(ct);
         var claims = await store.ListLiveClaimsAsync(ct);
         var views = new List<SiteView>();
+        var bySite = results.ToLookup(r => r.Site, StringComparer.Ordinal);
         foreach (var s in sites)
         {
-            var mine = results.Where(r => r.Site == s.Name).ToList();
+            var mine = bySite[s.Name].ToList();
             var tokens = (await store.ListTokensAsync(s.Name, ct)).Select(t => new TokenView(t.TokenId, t.Scope, t.CreatedAt, t.RevokedAt)).ToList();
             var failures = mine.Count(r => !r.Passing);
             views.Add(new SiteView(s.Name, s.Capabilities, s.RegisteredAt, s.UpdatedAt, mine.Count > 0 ? mine.Max(r => r.RecordedAt) : null, mine.Count, failures,
@@ -188,16 +194,17 @@ internal static class GatewayPages
     {
         var store = Store(page);
         var sites = (await store.ListSitesAsync(ct)).Select(s => s.Name).Order(StringComparer.Ordinal).ToList();
-        var results = await store.ListRecentResultsAsync(StackStatus.ResultsConsidered, ct);
+        var results = await page.Site.RecentResultsAsync(store).WaitAsync(ct);
         var stable = await store.GetChannelPolicyAsync(ChannelPolicy.Stable, ct);
         var rows = new List<MatrixRow>();
         var q = page.Query("q");
         var products = results.GroupBy(r => r.Product, StringComparer.Ordinal)
             .Where(g => q is null || g.Key.Contains(q, StringComparison.OrdinalIgnoreCase))
             .OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
-        var pageNumber = (int)Math.Clamp(page.QueryLong("page") ?? 1, 1, Math.Max(1, (products.Count + MatrixRowsPerPage - 1) / MatrixRowsPerPage));
+        var rowsPerPage = MatrixRowsFor(sites.Count);
+        var pageNumber = (int)Math.Clamp(page.QueryLong("page") ?? 1, 1, Math.Max(1, (products.Count + rowsPerPage - 1) / rowsPerPage));
         // One row per product (a page of them): its newest build key.
-        foreach (var group in products.Skip((pageNumber - 1) * MatrixRowsPerPage).Take(MatrixRowsPerPage))
+        foreach (var group in products.Skip((pageNumber - 1) * rowsPerPage).Take(rowsPerPage))
         {
             var key = group.MaxBy(r => r.RecordedAt)!.BuildKey;
             var report = Coherence.Compute(key, [.. group.Where(r => r.BuildKey == key)]);
@@ -216,7 +223,7 @@ internal static class GatewayPages
                 [.. promotions.Select(p => p.Channel)], cells));
         }
 
-        return new Page<MatrixView>("Coherence", "coherence", new MatrixView(sites, q, products.Count, pageNumber, MatrixRowsPerPage, rows), DashboardJson.Default.MatrixView, WriteMatrix, live: true);
+        return new Page<MatrixView>("Coherence", "coherence", new MatrixView(sites, q, products.Count, pageNumber, rowsPerPage, rows), DashboardJson.Default.MatrixView, WriteMatrix, live: true);
     }
 
     private static void WriteMatrix(HtmlWriter html, PageContext page, MatrixView m)

@@ -49,13 +49,14 @@ internal static class GraphPage
         }
 
         var layout = LayeredLayout.Compute(nodes.Count, edges);
+        var published = catalog.Products.Select(p => p.PathInRepository).ToHashSet(StringComparer.Ordinal);
         var views = new List<GraphNodeView>();
         foreach (var node in layout.Nodes.Where(n => !n.Dummy))
         {
             var id = nodes[node.Id];
             var (x, y) = Position(node);
             var parts = id.Split('/');
-            var url = parts.Length == 3 && catalog.Products.Any(p => p.PathInRepository == id)
+            var url = parts.Length == 3 && published.Contains(id)
                 ? page.ProductUrl(parts[0], parts[1], parts[2])
                 : page.IsGateway ? page.Url("/builds#" + Anchor(id)) : null;
             views.Add(new GraphNodeView(id, parts.Length == 3 ? $"{parts[1]}/{parts[2]}" : id, stack.Status[id], node.Layer, node.Position, x, y, url));
@@ -85,13 +86,22 @@ internal static class GraphPage
         }
 
         // And what depends on it, so the picture shows what a change to it touches.
+        var dependants = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var (node, ds) in stack.Dependencies)
+        {
+            foreach (var d in ds)
+            {
+                if (!dependants.TryGetValue(d, out var list)) dependants[d] = list = [];
+                list.Add(node);
+            }
+        }
+
         var up = new Stack<string>([focus]);
         while (up.Count > 0)
         {
-            var n = up.Pop();
-            foreach (var (node, ds) in stack.Dependencies)
+            foreach (var node in dependants.GetValueOrDefault(up.Pop()) ?? [])
             {
-                if (ds.Contains(n, StringComparer.Ordinal) && keep.Add(node)) up.Push(node);
+                if (keep.Add(node)) up.Push(node);
             }
         }
 

@@ -22,9 +22,16 @@ public sealed record RevisionMention(long Revision, DateTimeOffset Timestamp, Di
 
 public sealed record TestCaseView(string Suite, string Name, string Outcome, string? Message);
 
+/// <summary>One signed statement of a product's bundle; <see cref="SignatureVerified"/> null when no key was there to check it with.</summary>
+public sealed record AttestationRow(string Kind, string? Builder, string? Result, int? PassedTests, IReadOnlyList<string>? FailedTests, IReadOnlyList<string> KeyIds,
+    bool? SignatureVerified, string? SignedBy, bool SubjectMatches, string? FinishedOn);
+
+/// <summary>A product's attestation bundle: its statements, the sites whose registered keys checked them (null: none), or why it cannot be read.</summary>
+public sealed record ProvenanceView(string Path, IReadOnlyList<string>? KeysFrom, IReadOnlyList<AttestationRow> Statements, string? Problem);
+
 public sealed record ProductView(long Revision, ProductRecord Product, IReadOnlyList<DependencyLink> Dependencies, IReadOnlyList<string> Dependants,
     string? ModulefilePath, string? Modulefile, IReadOnlyList<TestCaseView> TestCases, IReadOnlyList<RevisionMention> Revisions, int RevisionsScanned,
-    IReadOnlyList<BuildResult>? Results);
+    IReadOnlyList<BuildResult>? Results, ProvenanceView? Provenance);
 
 public sealed record FileEntryView(string Name, string Kind, long Size, bool Executable, string? Target);
 

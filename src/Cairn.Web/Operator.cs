@@ -113,6 +113,7 @@ internal static class OperatorActions
                 Rerun => await RerunAsync(store, Field(form, "key"), ct),
                 _ => throw new CairnException(ErrorCode.Usage, $"no operator action '{action}'", $"use {Revoke}, {Promote} or {Rerun}"),
             };
+            page.Site.ForgetRecentResults();
             // After the change, in its own transaction: a crash in between leaves an unaudited change, never an audited one that did not happen.
             await store.RecordOperatorActionAsync(new OperatorAction(action, target, detail, actor), ct);
             c.Response.StatusCode = StatusCodes.Status303SeeOther;

@@ -156,7 +156,8 @@ internal static class RepositoryPages
             results = await store.GetResultsAsync(key, ct);
         }
 
-        var model = new ProductView(manifest.Revision, product, deps, dependants, module is null ? null : modulePath, module, testCases, mentions, recent.Count, results);
+        var provenance = await ProvenancePanel.ReadAsync(page, manifest, product, ct);
+        var model = new ProductView(manifest.Revision, product, deps, dependants, module is null ? null : modulePath, module, testCases, mentions, recent.Count, results, provenance);
         return new Page<ProductView>($"{name}/{version}", "products", model, DashboardJson.Default.ProductView, WriteProduct);
     }
 
@@ -254,6 +255,8 @@ internal static class RepositoryPages
             html.Element("h2", "Results by site");
             GatewayPages.WriteResults(html, page, [.. results.Select(GatewayPages.ViewOf)]);
         }
+
+        ProvenancePanel.Write(html, page, m.Provenance);
 
         html.Element("h2", "Modulefile");
         if (m.Modulefile is null) html.Element("p", "none in this revision", ("class", "muted"));

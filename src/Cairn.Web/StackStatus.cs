@@ -36,7 +36,7 @@ internal sealed record StackStatus(
         if (page.Options.Coordination is { } store)
         {
             claims = await store.ListLiveClaimsAsync(ct);
-            results = await store.ListRecentResultsAsync(ResultsConsidered, ct);
+            results = await page.Site.RecentResultsAsync(store).WaitAsync(ct);
         }
 
         return Compute(catalog, claims, results);
@@ -54,13 +54,14 @@ internal sealed record StackStatus(
         }
 
         // The newest build key reported for each product, and whether any site passed it.
+        var byPath = catalog.Products.ToDictionary(p => p.PathInRepository, StringComparer.Ordinal);
         var keyProduct = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var group in results.GroupBy(r => r.Product, StringComparer.Ordinal))
         {
             var newest = group.MaxBy(r => r.RecordedAt)!;
             foreach (var r in group) keyProduct.TryAdd(r.BuildKey, r.Product);
             var ofKey = group.Where(r => r.BuildKey == newest.BuildKey).ToList();
-            var published = catalog.Products.FirstOrDefault(p => p.PathInRepository == group.Key);
+            var published = byPath.GetValueOrDefault(group.Key);
             if (published?.BuildKey == newest.BuildKey || ofKey.Any(r => r.Passing)) continue;
             status[group.Key] = Failed;
             reason[group.Key] = string.Join("; ", ofKey.Select(r => $"{r.Site}: {FailureReason(r)}"));

@@ -93,6 +93,50 @@ public sealed class ProductRepositoryTests : IDisposable
     }
 
     [Fact]
+    public async Task ABulkCommitPublishesEveryProductInOneRevisionOrNoneOfThem()
+    {
+        await using var repo = await InitAsync();
+        var existing = await repo.PublishDirectoryAsync(new ProductRef("zlib", "1.2.13"), MakeTree("z"), new PublishOptions(), null, default);
+
+        async Task<(ProductRef, TreeEntry, PublishOptions)> ProductAsync(PublishSession session, string name, string content)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(content);
+            using var stream = new MemoryStream(bytes);
+            var file = await session.Ingest.AddFileAsync("README", stream, bytes.Length, false, default);
+            return (new ProductRef(name, "1.0"), await session.Ingest.AddDirectoryAsync("", [file], default), new PublishOptions { BuildKey = "k-" + name, Dependencies = ["zlib/1.2.13"] });
+        }
+
+        Manifest manifest;
+        await using (var session = await repo.BeginPublishAsync(default))
+        {
+            var batch = new List<(ProductRef, TreeEntry, PublishOptions)>();
+            for (var i = 0; i < 30; i++) batch.Add(await ProductAsync(session, $"p{i:D2}", $"product {i}"));
+            manifest = await session.CommitProductsAsync(batch, "bulk", default);
+        }
+
+        Assert.Equal(existing.Revision + 1, manifest.Revision);
+        var catalog = await repo.CatalogAsync(manifest, default);
+        Assert.Equal(31, catalog.Products.Count);
+        Assert.Equal(catalog.Products.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Name), catalog.Products.Select(p => p.Name));
+        var p07 = catalog.Find("linux-x86_64", new ProductRef("p07", "1.0"))!;
+        Assert.Equal(["zlib/1.2.13"], p07.Dependencies);
+        Assert.Equal("k-p07", p07.BuildKey);
+        Assert.Equal(p07.Root, (await repo.Trees.LookupAsync(manifest.Root, "linux-x86_64/p07/1.0", default))!.Digest);
+
+        // One product already published with other content refuses the whole batch: the head does not move.
+        await using (var session = await repo.BeginPublishAsync(default))
+        {
+            var batch = new List<(ProductRef, TreeEntry, PublishOptions)> { await ProductAsync(session, "q", "new"), await ProductAsync(session, "p03", "changed") };
+            var e = await Assert.ThrowsAsync<CairnException>(() => session.CommitProductsAsync(batch, "bulk", default));
+            Assert.Equal(ErrorCode.ProductExists, e.Code);
+        }
+
+        var head = await repo.HeadAsync(default);
+        Assert.Equal(manifest.Revision, head.Revision);
+        Assert.Null((await repo.CatalogAsync(head, default)).Find("linux-x86_64", new ProductRef("q", "1.0")));
+    }
+
+    [Fact]
     public async Task ProductsAppearAtTheirDeploymentPathInTheRepositoryTree()
     {
         await using var repo = await InitAsync();
