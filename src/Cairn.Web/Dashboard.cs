@@ -281,7 +281,10 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
     /// <summary>How long one read of the recent results serves every page (live pages refresh every 5 s).</summary>
     public static readonly TimeSpan ResultsFreshFor = TimeSpan.FromSeconds(1);
 
-    private (long ReadAt, Task<IReadOnlyList<BuildResult>> Results)? _recentResults;
+    /// <summary>One read of the results and when it started; replaced whole (a reference), so readers never see half of one.</summary>
+    private sealed record ResultsRead(long ReadAt, Task<IReadOnlyList<BuildResult>> Results);
+
+    private ResultsRead? _recentResults;
 
     /// <summary>
     /// The newest results (<see cref="StackStatus.ResultsConsidered"/> of them), read at most once a second and shared by
@@ -291,18 +294,19 @@ internal sealed class DashboardSite(DashboardOptions options, ILogger log)
     public Task<IReadOnlyList<BuildResult>> RecentResultsAsync(ICoordinationStore store)
     {
         var now = options.Time.GetTimestamp();
-        if (_recentResults is { } cached && options.Time.GetElapsedTime(cached.ReadAt, now) < ResultsFreshFor && !cached.Results.IsFaulted && !cached.Results.IsCanceled)
+        if (Volatile.Read(ref _recentResults) is { } cached && options.Time.GetElapsedTime(cached.ReadAt, now) < ResultsFreshFor
+            && !cached.Results.IsFaulted && !cached.Results.IsCanceled)
         {
             return cached.Results;
         }
 
         // Not tied to one request's cancellation: other pages share the read.
         var read = store.ListRecentResultsAsync(StackStatus.ResultsConsidered, CancellationToken.None);
-        _recentResults = (now, read);
+        Volatile.Write(ref _recentResults, new ResultsRead(now, read));
         return read;
     }
 
-    public void ForgetRecentResults() => _recentResults = null;
+    public void ForgetRecentResults() => Volatile.Write(ref _recentResults, null);
 
     public static void SecureHeaders(HttpContext c)
     {
