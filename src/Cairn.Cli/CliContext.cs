@@ -151,7 +151,8 @@ public sealed class CliContext(ParseResult parse, TextWriter stdout, TextWriter 
     /// <summary>The publication log's client checks (docs/security.md): signed by the publishing key the head's signature names; CAIRN_LOG_POLICY names a witness policy.</summary>
     public Cairn.Trust.Transparency.LogVerifier LogVerifier(Cairn.Trust.ManifestVerifier verifier) =>
         new(Cairn.Trust.ManifestVerifier.DefaultStateDirectory, () => verifier.PublishingKeys, Time,
-            Environment.GetEnvironmentVariable("CAIRN_LOG_POLICY") is { Length: > 0 } policy ? Cairn.Trust.Transparency.WitnessPolicy.Load(policy) : null, Logger);
+            Environment.GetEnvironmentVariable("CAIRN_LOG_POLICY") is { Length: > 0 } policy ? Cairn.Trust.Transparency.WitnessPolicy.Load(policy) : null, Logger,
+            verifier.TrustedRoot[Cairn.Trust.Keys.FingerprintPrefix.Length..][..16]);
 
     /// <summary>The materialize cache: the command's --cache, else CAIRN_CACHE, else the written repository's own.</summary>
     public static string CacheDirectory(string? explicitCache, WritableLocation location) =>

@@ -24,8 +24,9 @@ public sealed record CatchUpCost(long FromSize, long ToSize, int ProofHashes, lo
 /// computed from tiles), and the revision used must be in it (inclusion). The last verified checkpoint is kept in
 /// $CAIRN_STATE/log/; a refused one that proves a fork is kept beside it as evidence.
 /// </summary>
-public sealed class LogVerifier(string stateDirectory, Func<IReadOnlyCollection<PublicKey>> logKeys, TimeProvider time, WitnessPolicy? policy = null, ILogger? logger = null)
-    : ILogChecker
+/// <param name="scope">Tells apart logs of one origin under different trust roots (the root's fingerprint), as the remembered head is.</param>
+public sealed class LogVerifier(string stateDirectory, Func<IReadOnlyCollection<PublicKey>> logKeys, TimeProvider time, WitnessPolicy? policy = null,
+    ILogger? logger = null, string? scope = null) : ILogChecker
 {
     private readonly ILogger _log = logger ?? NullLogger.Instance;
     private readonly ConcurrentDictionary<string, VerifiedCheckpoint> _verified = new();
@@ -46,7 +47,7 @@ public sealed class LogVerifier(string stateDirectory, Func<IReadOnlyCollection<
     }
 
     /// <summary>The checkpoint file this client remembers for <paramref name="origin"/>, null when none.</summary>
-    public string RememberedPath(string origin) => Path.Combine(stateDirectory, "log", Safe(origin) + ".checkpoint");
+    public string RememberedPath(string origin) => Path.Combine(stateDirectory, "log", Safe(origin) + (scope is null ? "" : "@" + Safe(scope)) + ".checkpoint");
 
     /// <summary>
     /// Reads, verifies and remembers the source's checkpoint; null when the repository has no log and this client
