@@ -87,7 +87,8 @@ try
         {
             var head = await reader.HeadAsync(CancellationToken.None);
             var catalog = await reader.CatalogAsync(head, CancellationToken.None);
-            foreach (var record in catalog.Products) await ProductProvenance.VerifyAsync(reader, head, catalog, record, verifier, CancellationToken.None);
+            var refused = (await ProductProvenance.VerifyAllAsync(reader, head, catalog, verifier, CancellationToken.None)).Count(c => c.Refusal is not null);
+            if (refused > 0) throw new InvalidOperationException($"{refused} products refused");
         }
 
         Console.WriteLine($"verify --provenance over {products} products, in-process: {watch.Elapsed.TotalSeconds:0.000} s (target <= 2 s)");

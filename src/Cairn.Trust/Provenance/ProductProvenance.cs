@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Cairn.Core;
 using Cairn.Repository;
 
@@ -47,16 +48,54 @@ public static class ProductProvenance
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(record);
         var entry = await repository.Trees.LookupAsync(manifest.Root, record.PathInRepository, ct).ConfigureAwait(false);
-        var published = catalog.Products.ToDictionary(p => p.PathInRepository, p => p.Root, StringComparer.Ordinal);
+        var index = Indexes.GetValue(catalog, CatalogIndex.Of);
         var dependencies = new List<ProductInput>();
         foreach (var id in record.Dependencies)
         {
             var dep = ProductRef.Parse(id);
-            if (catalog.Find(record.Platform, dep) is { } d) dependencies.Add(new ProductInput(d.PathInRepository, d.Root));
+            if (index.Records.TryGetValue((record.Platform, dep.Name, dep.Version), out var d)) dependencies.Add(new ProductInput(d.PathInRepository, d.Root));
             else dependencies.Add(new ProductInput($"{record.Platform}/{id}", default));
         }
 
-        return new ProvenanceExpectation(record.PathInRepository, entry?.Digest ?? default, dependencies, published);
+        return new ProvenanceExpectation(record.PathInRepository, entry?.Digest ?? default, dependencies, index.Roots);
+    }
+
+    // Verifying every product of a revision asks for the same catalog's lookups once per product: built once per
+    // catalog (catalogs are immutable), not once per product, which made verifying n products O(n²).
+    private static readonly ConditionalWeakTable<Catalog, CatalogIndex> Indexes = new();
+
+    private sealed record CatalogIndex(IReadOnlyDictionary<string, Digest> Roots, Dictionary<(string, string, string), ProductRecord> Records)
+    {
+        public static CatalogIndex Of(Catalog catalog)
+        {
+            var records = new Dictionary<(string, string, string), ProductRecord>();
+            foreach (var p in catalog.Products) records[(p.Platform, p.Name, p.Version)] = p;
+            return new CatalogIndex(catalog.Products.ToDictionary(p => p.PathInRepository, p => p.Root, StringComparer.Ordinal), records);
+        }
+    }
+
+    /// <summary>
+    /// Verifies every product of <paramref name="catalog"/>, on all cores (each product's check is independent reads
+    /// and signature checks); results in catalog order, a product's refusal (CAIRN-E12xx) in its slot.
+    /// </summary>
+    public static async Task<IReadOnlyList<ProvenanceCheckResult>> VerifyAllAsync(ProductRepository repository, Manifest manifest, Catalog catalog,
+        ProvenanceVerifier verifier, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var results = new ProvenanceCheckResult[catalog.Products.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, results.Length), ct, async (i, token) =>
+        {
+            var record = catalog.Products[i];
+            try
+            {
+                results[i] = new ProvenanceCheckResult(record, await VerifyAsync(repository, manifest, catalog, record, verifier, token).ConfigureAwait(false), null);
+            }
+            catch (CairnException e) when (e.Code is >= ErrorCode.ProvenanceMissing and < (ErrorCode)1250 && e.Code != ErrorCode.ProvenancePolicyInvalid)
+            {
+                results[i] = new ProvenanceCheckResult(record, null, e);
+            }
+        }).ConfigureAwait(false);
+        return results;
     }
 
     /// <summary>Verifies one product of a revision against <paramref name="verifier"/>'s policy (throws a CAIRN-E12xx refusal).</summary>
@@ -79,3 +118,6 @@ public static class ProductProvenance
         return verifier.Verify(bytes, expected, record.Attestations!);
     }
 }
+
+/// <summary>One product's provenance check: <see cref="Verified"/> when it passed, else the refusal.</summary>
+public sealed record ProvenanceCheckResult(ProductRecord Record, VerifiedProvenance? Verified, CairnException? Refusal);

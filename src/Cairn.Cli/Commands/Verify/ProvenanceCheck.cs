@@ -16,21 +16,11 @@ internal static class ProvenanceCheck
         await using var repo = await ctx.OpenRepositoryAsync(ct);
         var manifest = await repo.HeadAsync(ct);
         var catalog = await repo.CatalogAsync(manifest, ct);
-        var results = new List<ProvenanceProductOutput>();
-        CairnException? first = null;
-        foreach (var record in catalog.Products)
-        {
-            try
-            {
-                var verified = await ProductProvenance.VerifyAsync(repo, manifest, catalog, record, verifier, ct);
-                results.Add(new ProvenanceProductOutput(record.PathInRepository, record.Root.ToString(), true, verified.Builders, null, null));
-            }
-            catch (CairnException e) when (e.Code is >= ErrorCode.ProvenanceMissing and < (ErrorCode)1250 && e.Code != ErrorCode.ProvenancePolicyInvalid)
-            {
-                first ??= e;
-                results.Add(new ProvenanceProductOutput(record.PathInRepository, record.Root.ToString(), false, [], e.CodeName, e.Message));
-            }
-        }
+        var checks = await ProductProvenance.VerifyAllAsync(repo, manifest, catalog, verifier, ct);
+        var results = checks.Select(c => c.Verified is { } v
+            ? new ProvenanceProductOutput(c.Record.PathInRepository, c.Record.Root.ToString(), true, v.Builders, null, null)
+            : new ProvenanceProductOutput(c.Record.PathInRepository, c.Record.Root.ToString(), false, [], c.Refusal!.CodeName, c.Refusal.Message)).ToList();
+        var first = checks.FirstOrDefault(c => c.Refusal is not null)?.Refusal;
 
         var output = new ProvenanceOutput(first is null, manifest.Revision, results);
         ctx.Write(output, CliJson.Default.ProvenanceOutput, o =>
