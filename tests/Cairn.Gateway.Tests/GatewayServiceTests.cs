@@ -17,41 +17,23 @@ namespace Cairn.Gateway.Tests;
 /// </summary>
 public abstract class GatewayServiceTests : IAsyncLifetime
 {
-    private const string Platform = "linux-x86_64";
-    private readonly TempDir _dir = new("cairn-gw-svc");
-    private TestDatabase _database = null!;
-    private ICoordinationStore _store = null!;
-    private WritableRepository _repository = null!;
-    private GatewayService _service = null!;
+    private const string Platform = InProcessGateway.Platform;
+    private InProcessGateway _gw = null!;
 
     protected abstract DatabaseKind Kind { get; }
 
     protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
 
-    private string RepoPath => _dir.Sub("repo");
+    private string RepoPath => _gw.RepoPath;
 
-    public async Task InitializeAsync()
-    {
-        _database = TestDatabase.Create(Kind);
-        _store = await CoordinationDatabase.OpenAsync(_database.Url, Time, null, CancellationToken.None);
-        _repository = await DirectoryRepository.InitAsync(RepoPath, "test", Platform, TimeProvider.System, null, CancellationToken.None);
-        _service = new GatewayService(_store, _repository, new GatewayOptions { LeaseWait = TimeSpan.FromSeconds(60) });
-    }
+    public async Task InitializeAsync() => _gw = await InProcessGateway.StartAsync("cairn-gw-svc", Kind, Time);
 
-    public async Task DisposeAsync()
-    {
-        await _service.DisposeAsync();
-        await _repository.DisposeAsync();
-        await _store.DisposeAsync();
-        await _database.DisposeAsync();
-        _dir.Dispose();
-    }
+    public async Task DisposeAsync() => await _gw.DisposeAsync();
 
     private async Task<IGateway> SiteAsync(string site, IReadOnlyList<string>? paths = null, IReadOnlyList<string>? channels = null)
     {
-        await _store.RegisterSiteAsync(site, new SiteCapabilities(Platform, null, []), CancellationToken.None);
-        var token = await _store.IssueTokenAsync(site, new TokenScope(paths ?? ["/"], channels ?? ["*"]), CancellationToken.None);
-        return await _service.AuthenticateAsync(token.Secret, CancellationToken.None);
+        var token = await _gw.RegisterSiteAsync(site, new TokenScope(paths ?? ["/"], channels ?? ["*"]));
+        return await _gw.Service.AuthenticateAsync(token.Secret, CancellationToken.None);
     }
 
     private async Task<long> HeadRevisionAsync()
@@ -104,10 +86,10 @@ public abstract class GatewayServiceTests : IAsyncLifetime
     [Fact]
     public async Task AnObjectLargerThanTheCapIsRefused()
     {
-        await using var capped = new GatewayService(_store, _repository, new GatewayOptions { MaxObjectSize = 1000 });
-        await _store.RegisterSiteAsync("site-a", new SiteCapabilities(Platform, null, []), CancellationToken.None);
-        var token = await _store.IssueTokenAsync("site-a", TokenScope.Everything, CancellationToken.None);
-        var gateway = capped.For(await _store.AuthenticateAsync(token.Secret, CancellationToken.None));
+        await using var capped = new GatewayService(_gw.Store, _gw.Repository, new GatewayOptions { MaxObjectSize = 1000 });
+        await _gw.Store.RegisterSiteAsync("site-a", new SiteCapabilities(Platform, null, []), CancellationToken.None);
+        var token = await _gw.Store.IssueTokenAsync("site-a", TokenScope.Everything, CancellationToken.None);
+        var gateway = capped.For(await _gw.Store.AuthenticateAsync(token.Secret, CancellationToken.None));
         var big = new byte[1001];
         var e = await Assert.ThrowsAsync<CairnException>(() => gateway.PutObjectAsync(Digest.Of(big), big, CancellationToken.None));
         Assert.Equal(ErrorCode.GatewayObjectTooLarge, e.Code);
@@ -132,7 +114,7 @@ public abstract class GatewayServiceTests : IAsyncLifetime
         Assert.Equal(ErrorCode.GatewayObjectsMissing, e.Code);
         Assert.Contains(withheld.ToString(), e.Message, StringComparison.Ordinal);
         Assert.Equal(before, await HeadRevisionAsync());
-        Assert.Empty(await _store.ListCommitsAsync(0, 10, CancellationToken.None));
+        Assert.Empty(await _gw.Store.ListCommitsAsync(0, 10, CancellationToken.None));
 
         // Uploading it and committing again (the claim is still live) publishes.
         await site.UploadAsync(gateway, root);
@@ -191,8 +173,8 @@ public abstract class GatewayServiceTests : IAsyncLifetime
         Assert.Equal(ErrorCode.ClaimLost, e.Code);
         Assert.Equal(before, await HeadRevisionAsync());
         Assert.Null((await CatalogAsync()).Find(Platform, new ProductRef("zlib", "1.3")));
-        Assert.Empty(await _store.ListCommitsAsync(0, 10, CancellationToken.None));
-        Assert.Empty(await _store.GetResultsAsync("k1", CancellationToken.None));
+        Assert.Empty(await _gw.Store.ListCommitsAsync(0, 10, CancellationToken.None));
+        Assert.Empty(await _gw.Store.GetResultsAsync("k1", CancellationToken.None));
     }
 
     [Fact]
@@ -220,7 +202,7 @@ public abstract class GatewayServiceTests : IAsyncLifetime
         var catalog = await CatalogAsync();
         Assert.Equal(sites * each, catalog.Products.Count);
         Assert.Equal(1 + (sites * each), await HeadRevisionAsync());
-        var commits = await _store.ListCommitsAsync(0, 100, CancellationToken.None);
+        var commits = await _gw.Store.ListCommitsAsync(0, 100, CancellationToken.None);
         Assert.Equal(sites * each, commits.Count);
         Assert.Equal(sites * each, commits.Select(c => c.Commit.Revision).Distinct().Count());
         var verify = await Exec.CairnAsync("--repo", RepoPath, "verify");
@@ -256,7 +238,7 @@ public abstract class GatewayServiceTests : IAsyncLifetime
         Assert.DoesNotContain(report.Promotions, p => p.Channel == ChannelPolicy.Stable);
         Assert.Equal(JobOfferKind.Done, (await a.RequestJobAsync(SiteWorkspace.Job("k1", "clock", "1.0"), CancellationToken.None)).Kind);
 
-        var byProduct = await _service.FindCoherenceAsync("clock", CancellationToken.None);
+        var byProduct = await _gw.Service.FindCoherenceAsync("clock", CancellationToken.None);
         Assert.Equal("k1", Assert.Single(byProduct).Report.BuildKey);
     }
 

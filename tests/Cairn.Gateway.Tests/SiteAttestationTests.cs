@@ -15,47 +15,32 @@ namespace Cairn.Gateway.Tests;
 /// </summary>
 public sealed class SiteAttestationTests : IAsyncLifetime
 {
-    private const string Platform = "linux-x86_64";
+    private const string Platform = InProcessGateway.Platform;
     private const string AttestationsPath = "logs/linux-x86_64/zlib/1.3/attestations.intoto.jsonl";
-    private readonly TempDir _dir = new("cairn-gw-attest");
     private readonly KeyPair _keyA = Keys.Generate(KeyKind.Builder);
     private readonly KeyPair _keyB = Keys.Generate(KeyKind.Builder);
-    private TestDatabase _database = null!;
-    private ICoordinationStore _store = null!;
-    private WritableRepository _repository = null!;
-    private GatewayService _service = null!;
+    private InProcessGateway _gw = null!;
 
-    public async Task InitializeAsync()
-    {
-        _database = TestDatabase.Create(DatabaseKind.Sqlite);
-        _store = await CoordinationDatabase.OpenAsync(_database.Url, TimeProvider.System, null, CancellationToken.None);
-        _repository = await DirectoryRepository.InitAsync(_dir.Sub("repo"), "test", Platform, TimeProvider.System, null, CancellationToken.None);
-        _service = new GatewayService(_store, _repository, new GatewayOptions { LeaseWait = TimeSpan.FromSeconds(60) });
-    }
+    public async Task InitializeAsync() => _gw = await InProcessGateway.StartAsync("cairn-gw-attest", DatabaseKind.Sqlite, TimeProvider.System);
 
     public async Task DisposeAsync()
     {
-        await _service.DisposeAsync();
-        await _repository.DisposeAsync();
-        await _store.DisposeAsync();
-        await _database.DisposeAsync();
+        await _gw.DisposeAsync();
         _keyA.Dispose();
         _keyB.Dispose();
-        _dir.Dispose();
     }
 
     private async Task<IGateway> SiteAsync(string site, KeyPair? key)
     {
-        await _store.RegisterSiteAsync(site, new SiteCapabilities(Platform, null, []), CancellationToken.None);
+        var token = await _gw.RegisterSiteAsync(site, TokenScope.Everything);
         if (key is not null)
         {
-            var registered = await _store.SetSiteKeyAsync(site, Keys.Encode(key.Public), CancellationToken.None);
-            Assert.Equal(Keys.Encode(key.Public), (await _store.GetSiteAsync(site, CancellationToken.None))!.PublicKey);
+            var registered = await _gw.Store.SetSiteKeyAsync(site, Keys.Encode(key.Public), CancellationToken.None);
+            Assert.Equal(Keys.Encode(key.Public), (await _gw.Store.GetSiteAsync(site, CancellationToken.None))!.PublicKey);
             Assert.Equal(registered.PublicKey, Keys.Encode(key.Public));
         }
 
-        var token = await _store.IssueTokenAsync(site, TokenScope.Everything, CancellationToken.None);
-        return await _service.AuthenticateAsync(token.Secret, CancellationToken.None);
+        return await _gw.Service.AuthenticateAsync(token.Secret, CancellationToken.None);
     }
 
     private static BuildFacts Facts(string site) => new()
@@ -92,7 +77,7 @@ public sealed class SiteAttestationTests : IAsyncLifetime
         return await gateway.CommitAsync(commit, CancellationToken.None);
     }
 
-    private async Task<long> HeadAsync() => (await _repository.HeadAsync(CancellationToken.None)).Revision;
+    private async Task<long> HeadAsync() => (await _gw.Repository.HeadAsync(CancellationToken.None)).Revision;
 
     [Fact]
     public async Task ASiteEnvelopeSignedByAnotherSitesKeyIsRefusedAndTheSitesOwnIsPublished()
@@ -118,16 +103,16 @@ public sealed class SiteAttestationTests : IAsyncLifetime
 
         var outcome = await CommitAsync(gateway, site, token, root => AttestationBundle.Write(Attester.Sign(Facts("site-a"), root, _keyA)));
         Assert.True(outcome.RepositoryWritten);
-        var head = await _repository.HeadAsync(CancellationToken.None);
-        var catalog = await _repository.CatalogAsync(head, CancellationToken.None);
+        var head = await _gw.Repository.HeadAsync(CancellationToken.None);
+        var catalog = await _gw.Repository.CatalogAsync(head, CancellationToken.None);
         var record = catalog.Find(Platform, new ProductRef("zlib", "1.3"))!;
         Assert.Equal(AttestationsPath, record.Attestations);
 
         // Stored as a repository file the catalog names: a client trusting site-a's key verifies it; trusting only site-b's, it refuses.
-        var verified = await ProductProvenance.VerifyAsync(_repository, head, catalog, record,
+        var verified = await ProductProvenance.VerifyAsync(_gw.Repository, head, catalog, record,
             new ProvenanceVerifier(ProvenancePolicy.OneBuilder("site-a", _keyA.Public)), CancellationToken.None);
         Assert.Equal([InToto.BuilderId("site-a")], verified.Builders);
-        var untrusted = await Assert.ThrowsAsync<CairnException>(() => ProductProvenance.VerifyAsync(_repository, head, catalog, record,
+        var untrusted = await Assert.ThrowsAsync<CairnException>(() => ProductProvenance.VerifyAsync(_gw.Repository, head, catalog, record,
             new ProvenanceVerifier(ProvenancePolicy.OneBuilder("site-b", _keyB.Public)), CancellationToken.None));
         Assert.Equal(ErrorCode.ProvenanceBuilderUntrusted, untrusted.Code);
     }
@@ -135,31 +120,31 @@ public sealed class SiteAttestationTests : IAsyncLifetime
     [Fact]
     public async Task AKeylessSiteIsRefusedOnlyWhenTheGatewayRequiresKeys()
     {
-        await using var strict = new GatewayService(_store, _repository, new GatewayOptions { RequireSiteKeys = true });
-        await _store.RegisterSiteAsync("site-c", new SiteCapabilities(Platform, null, []), CancellationToken.None);
-        var token = await _store.IssueTokenAsync("site-c", TokenScope.Everything, CancellationToken.None);
+        await using var strict = new GatewayService(_gw.Store, _gw.Repository, new GatewayOptions { RequireSiteKeys = true });
+        await _gw.Store.RegisterSiteAsync("site-c", new SiteCapabilities(Platform, null, []), CancellationToken.None);
+        var token = await _gw.Store.IssueTokenAsync("site-c", TokenScope.Everything, CancellationToken.None);
         await using var site = new SiteWorkspace("site-c");
         var before = await HeadAsync();
-        var strictGateway = strict.For(await _store.AuthenticateAsync(token.Secret, CancellationToken.None));
+        var strictGateway = strict.For(await _gw.Store.AuthenticateAsync(token.Secret, CancellationToken.None));
         var claim = await ClaimAsync(strictGateway);
         var e = await Assert.ThrowsAsync<CairnException>(() => CommitAsync(strictGateway, site, claim, null));
         Assert.Equal(ErrorCode.ProvenanceSiteKeyMissing, e.Code);
         Assert.Equal(before, await HeadAsync());
 
-        var lenient = await _service.AuthenticateAsync(token.Secret, CancellationToken.None);
+        var lenient = await _gw.Service.AuthenticateAsync(token.Secret, CancellationToken.None);
         Assert.True((await CommitAsync(lenient, site, claim, null)).RepositoryWritten);
     }
 
     [Fact]
     public async Task StableNeedsSignedPassedStatementsFromKDistinctRegisteredSites()
     {
-        await using var strict = new GatewayService(_store, _repository, new GatewayOptions { RequireSiteKeys = true, LeaseWait = TimeSpan.FromSeconds(60) });
+        await using var strict = new GatewayService(_gw.Store, _gw.Repository, new GatewayOptions { RequireSiteKeys = true, LeaseWait = TimeSpan.FromSeconds(60) });
         async Task<IGateway> Strict(string name, KeyPair key)
         {
-            await _store.RegisterSiteAsync(name, new SiteCapabilities(Platform, null, []), CancellationToken.None);
-            await _store.SetSiteKeyAsync(name, Keys.Encode(key.Public), CancellationToken.None);
-            var token = await _store.IssueTokenAsync(name, TokenScope.Everything, CancellationToken.None);
-            return strict.For(await _store.AuthenticateAsync(token.Secret, CancellationToken.None));
+            await _gw.Store.RegisterSiteAsync(name, new SiteCapabilities(Platform, null, []), CancellationToken.None);
+            await _gw.Store.SetSiteKeyAsync(name, Keys.Encode(key.Public), CancellationToken.None);
+            var token = await _gw.Store.IssueTokenAsync(name, TokenScope.Everything, CancellationToken.None);
+            return strict.For(await _gw.Store.AuthenticateAsync(token.Secret, CancellationToken.None));
         }
 
         var a = await Strict("site-a", _keyA);
@@ -175,7 +160,7 @@ public sealed class SiteAttestationTests : IAsyncLifetime
         var twice = await Assert.ThrowsAsync<CairnException>(() => CommitAsync(b, siteB, claimB,
             root => AttestationBundle.Write(Attester.Sign(Facts("site-a"), root, _keyA)), CommitMode.Confirm, "same"));
         Assert.Equal(ErrorCode.ProvenanceBuilderUntrusted, twice.Code);
-        Assert.DoesNotContain(await _store.GetPromotionsAsync("k1", CancellationToken.None), p => p.Channel == ChannelPolicy.Stable);
+        Assert.DoesNotContain(await _gw.Store.GetPromotionsAsync("k1", CancellationToken.None), p => p.Channel == ChannelPolicy.Stable);
 
         // Its own statements: appended to the product's bundle in a new revision, and now two distinct sites attest it.
         var before = await HeadAsync();
@@ -184,12 +169,12 @@ public sealed class SiteAttestationTests : IAsyncLifetime
         Assert.Contains(ChannelPolicy.Stable, second.Promotions);
         Assert.Equal(before + 1, await HeadAsync());
 
-        var head = await _repository.HeadAsync(CancellationToken.None);
-        var catalog = await _repository.CatalogAsync(head, CancellationToken.None);
+        var head = await _gw.Repository.HeadAsync(CancellationToken.None);
+        var catalog = await _gw.Repository.CatalogAsync(head, CancellationToken.None);
         var record = catalog.Find(Platform, new ProductRef("zlib", "1.3"))!;
-        Assert.Equal(4, (await ProductProvenance.DescribeAsync(_repository, head, record, CancellationToken.None)).Count);
+        Assert.Equal(4, (await ProductProvenance.DescribeAsync(_gw.Repository, head, record, CancellationToken.None)).Count);
         var both = new ProvenancePolicy(1, [new TrustedBuilder("site-a", Keys.Encode(_keyA.Public)), new TrustedBuilder("site-b", Keys.Encode(_keyB.Public))], MinimumBuilders: 2);
-        var verified = await ProductProvenance.VerifyAsync(_repository, head, catalog, record, new ProvenanceVerifier(both), CancellationToken.None);
+        var verified = await ProductProvenance.VerifyAsync(_gw.Repository, head, catalog, record, new ProvenanceVerifier(both), CancellationToken.None);
         Assert.Equal([InToto.BuilderId("site-a"), InToto.BuilderId("site-b")], verified.Builders);
     }
 }
